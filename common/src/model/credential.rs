@@ -1,0 +1,77 @@
+//! Consumer credentials of the bundled authentication plugins.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ForeignRef, Timestamp};
+
+/// key-auth (Kong `keyauth_credentials`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyAuthCredential {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub key: String,
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+/// basic-auth (Kong `basicauth_credentials`). `password` holds Kong's hash of the password:
+/// hex SHA-1 of the password followed by the consumer id, so a plain password never leaves
+/// the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BasicAuthCredential {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+/// hmac-auth (Kong `hmacauth_credentials`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HmacAuthCredential {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub username: String,
+    pub secret: String,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+/// acl group membership (Kong `acls`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AclGroup {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub group: String,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+/// jwt (Kong `jwt_secrets`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtSecret {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub key: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub rsa_public_key: Option<String>,
+    pub algorithm: String,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}

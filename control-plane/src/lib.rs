@@ -1,0 +1,4 @@
+//! Portico's control plane: the Admin API, the configuration store, declarative import and
+//! export, cluster certificates and the snapshot stream to data planes.
+
+pub mod cli;
