@@ -2,4 +2,5 @@
 //! export, cluster certificates and the snapshot stream to data planes.
 
 pub mod admin;
+pub mod certs;
 pub mod cli;
