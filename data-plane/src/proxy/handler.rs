@@ -294,6 +294,10 @@ async fn process(
     ctx.service = matched.service.cloned();
     let upstream_path = matched.upstream_path;
     let stripped_prefix = matched.stripped_prefix;
+    // `preserve_host`: the router hands back the client's Host (or SNI) to send upstream.
+    let preserved_host = matched
+        .upstream_host
+        .and_then(|h| HeaderValue::from_str(&h).ok());
     ctx.captures = matched.captures;
 
     // X-Forwarded-* values (Kong's access phase): a trusted peer's own values are kept.
@@ -449,11 +453,6 @@ async fn process(
     let query = parts.uri.query().map(str::to_string);
     let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
-    };
-    let preserved_host = if route.preserve_host {
-        host_value.clone()
-    } else {
-        None
     };
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);

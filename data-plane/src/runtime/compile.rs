@@ -6,18 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::model::{EntityKind, Protocol, Service};
+use common::snapshot::{ConfigHash, canonical_json};
 use http::HeaderValue;
-use md5::{Digest, Md5};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::env::{CompileEnv, TlsConfigKey};
-use super::{
-    CompileError, ConfigSet, EMPTY_CONFIG_HASH, Problem, Runtime, ServiceRuntime, ServiceTarget,
-};
+use super::{CompileError, ConfigSet, Problem, Runtime, ServiceRuntime, ServiceTarget};
 use crate::balancer::UpstreamBalancer;
 use crate::proxy::phases::PluginPhases;
 use crate::router::Router;
@@ -44,11 +42,25 @@ struct ParsedCertificate {
     digest: Vec<u8>,
 }
 
-pub(super) fn compile(config: ConfigSet, env: &CompileEnv) -> Result<Runtime, CompileError> {
+pub(super) fn compile(
+    config: ConfigSet,
+    hash: Option<String>,
+    env: &CompileEnv,
+) -> Result<Runtime, CompileError> {
     let mut problems = Problems(Vec::new());
-    let config_hash = match &config.config_hash {
-        Some(h) => h.clone(),
-        None => content_hash(&config),
+    let config_hash = match hash {
+        Some(h) => h,
+        None => match canonical_json(&config) {
+            Ok(bytes) => ConfigHash::of_canonical_bytes(&bytes).to_hex(),
+            Err(e) => {
+                problems.add(
+                    EntityKind::Plugin,
+                    None,
+                    format!("cannot encode configuration: {e}"),
+                );
+                String::new()
+            }
+        },
     };
 
     let certificates = parse_certificate_entities(&config, &mut problems);
@@ -188,48 +200,6 @@ pub(super) fn compile(config: ConfigSet, env: &CompileEnv) -> Result<Runtime, Co
             problems: problems.0,
         }),
     }
-}
-
-fn content_hash(config: &ConfigSet) -> String {
-    let empty = config.services.is_empty()
-        && config.routes.is_empty()
-        && config.upstreams.is_empty()
-        && config.targets.is_empty()
-        && config.certificates.is_empty()
-        && config.snis.is_empty()
-        && config.ca_certificates.is_empty()
-        && config.plugins.is_empty()
-        && config.consumers.is_empty()
-        && config.keyauth_credentials.is_empty()
-        && config.basicauth_credentials.is_empty()
-        && config.hmacauth_credentials.is_empty()
-        && config.acls.is_empty()
-        && config.jwt_secrets.is_empty();
-    if empty {
-        return EMPTY_CONFIG_HASH.to_string();
-    }
-    let mut hasher = Md5::new();
-    let mut feed = |v: serde_json::Result<Vec<u8>>| {
-        if let Ok(bytes) = v {
-            hasher.update(&bytes);
-        }
-        hasher.update(b"\n");
-    };
-    feed(serde_json::to_vec(&config.services));
-    feed(serde_json::to_vec(&config.routes));
-    feed(serde_json::to_vec(&config.upstreams));
-    feed(serde_json::to_vec(&config.targets));
-    feed(serde_json::to_vec(&config.certificates));
-    feed(serde_json::to_vec(&config.snis));
-    feed(serde_json::to_vec(&config.ca_certificates));
-    feed(serde_json::to_vec(&config.plugins));
-    feed(serde_json::to_vec(&config.consumers));
-    feed(serde_json::to_vec(&config.keyauth_credentials));
-    feed(serde_json::to_vec(&config.basicauth_credentials));
-    feed(serde_json::to_vec(&config.hmacauth_credentials));
-    feed(serde_json::to_vec(&config.acls));
-    feed(serde_json::to_vec(&config.jwt_secrets));
-    hex::encode(hasher.finalize())
 }
 
 fn sha256(parts: &[&str]) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! The immutable runtime configuration the proxy serves from, and its atomic publication.
 //!
-//! A [`ConfigSet`] (plain typed entities, from a declarative file or a control-plane
-//! snapshot) is compiled off the request path into a [`Runtime`]: the router, one
+//! A [`ConfigSet`] (`common::snapshot::ConfigSet`: plain typed entities, from a
+//! declarative file or a control-plane snapshot) is compiled off the request path into a [`Runtime`]: the router, one
 //! [`ServiceRuntime`] per service (where to connect, with which TLS settings), balancers
 //! per upstream, the SNI certificate table and the plugin chains. A [`RuntimeHandle`]
 //! publishes it with one `ArcSwap`: each request loads the current runtime once and keeps
@@ -18,11 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use common::model::{
-    AclGroup, BasicAuthCredential, CaCertificate, Certificate, Consumer, EntityKind,
-    HmacAuthCredential, JwtSecret, KeyAuthCredential, Plugin, Route, Service, Sni, Target,
-    Upstream,
-};
+use common::model::{Consumer, EntityKind, Service};
 use http::HeaderValue;
 use rustls::ClientConfig;
 use uuid::Uuid;
@@ -32,6 +28,7 @@ use crate::proxy::phases::PluginPhases;
 use crate::router::Router;
 use crate::tls::server::SniResolver;
 
+pub use common::snapshot::ConfigSet;
 pub use env::{CompileEnv, EnvSettings};
 
 /// Compile settings from `--lua-ssl-trusted-certificate` (comma-separated).
@@ -44,28 +41,6 @@ pub fn env_settings(lua_ssl_trusted_certificate: &str) -> EnvSettings {
             .map(str::to_string)
             .collect(),
     }
-}
-
-/// A complete configuration as plain entities. Order within each list does not matter.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigSet {
-    pub services: Vec<Service>,
-    pub routes: Vec<Route>,
-    pub upstreams: Vec<Upstream>,
-    pub targets: Vec<Target>,
-    pub certificates: Vec<Certificate>,
-    pub snis: Vec<Sni>,
-    pub ca_certificates: Vec<CaCertificate>,
-    pub plugins: Vec<Plugin>,
-    pub consumers: Vec<Consumer>,
-    pub keyauth_credentials: Vec<KeyAuthCredential>,
-    pub basicauth_credentials: Vec<BasicAuthCredential>,
-    pub hmacauth_credentials: Vec<HmacAuthCredential>,
-    pub acls: Vec<AclGroup>,
-    pub jwt_secrets: Vec<JwtSecret>,
-    /// The configuration's hash as its source computed it (the control plane's snapshot
-    /// hash). When absent, compilation derives one from the content.
-    pub config_hash: Option<String>,
 }
 
 /// One reason a configuration cannot be served.
@@ -147,13 +122,15 @@ pub struct Runtime {
     pub(crate) metric_labels: HashMap<Uuid, Arc<str>>,
 }
 
-/// Kong's hash of an empty declarative configuration.
+/// Kong's hash of an empty declarative configuration, reported until a configuration is
+/// published.
 pub const EMPTY_CONFIG_HASH: &str = "00000000000000000000000000000000";
 
 impl Runtime {
     /// Compiles with a fresh [`CompileEnv`] (its own DNS cache and default certificate).
     /// Long-running processes compile through [`RuntimeHandle::compile`] instead, which
-    /// shares caches across configurations.
+    /// shares caches across configurations. The hash is computed from the content
+    /// (`common::snapshot::ConfigHash` of the canonical JSON).
     pub fn compile(config: ConfigSet) -> Result<Runtime, CompileError> {
         let env = CompileEnv::new(&Default::default()).map_err(|e| CompileError {
             problems: vec![Problem {
@@ -162,12 +139,17 @@ impl Runtime {
                 message: e,
             }],
         })?;
-        compile::compile(config, &env)
+        compile::compile(config, None, &env)
     }
 
-    /// Compiles with the caches of `env`.
-    pub fn compile_with(config: ConfigSet, env: &CompileEnv) -> Result<Runtime, CompileError> {
-        compile::compile(config, env)
+    /// Compiles with the caches of `env`. `hash` is the configuration's hash when its source
+    /// already knows it (a control-plane snapshot); otherwise it is computed.
+    pub fn compile_with(
+        config: ConfigSet,
+        hash: Option<String>,
+        env: &CompileEnv,
+    ) -> Result<Runtime, CompileError> {
+        compile::compile(config, hash, env)
     }
 
     /// The hash identifying this configuration (32 hex digits).
@@ -235,7 +217,11 @@ impl RuntimeHandle {
     /// A handle serving an empty configuration and not yet ready (`/status/ready` is 503
     /// until the first [`RuntimeHandle::swap`]).
     pub fn new(env: CompileEnv) -> Result<RuntimeHandle, CompileError> {
-        let empty = compile::compile(ConfigSet::default(), &env)?;
+        let empty = compile::compile(
+            ConfigSet::default(),
+            Some(EMPTY_CONFIG_HASH.to_string()),
+            &env,
+        )?;
         Ok(RuntimeHandle {
             inner: Arc::new(HandleInner {
                 current: ArcSwap::from_pointee(empty),
@@ -259,9 +245,15 @@ impl RuntimeHandle {
     }
 
     /// Compiles `config` with this handle's shared caches (DNS, TLS client configurations,
-    /// default certificate). Does not publish.
+    /// default certificate), computing its hash. Does not publish.
     pub fn compile(&self, config: ConfigSet) -> Result<Runtime, CompileError> {
-        compile::compile(config, &self.inner.env)
+        compile::compile(config, None, &self.inner.env)
+    }
+
+    /// Like [`RuntimeHandle::compile`], with the hash the source computed (the control
+    /// plane's snapshot hash), so `/status` reports the same hash the control plane shows.
+    pub fn compile_hashed(&self, config: ConfigSet, hash: String) -> Result<Runtime, CompileError> {
+        compile::compile(config, Some(hash), &self.inner.env)
     }
 
     /// Whether some configuration has been published.
