@@ -108,11 +108,15 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(_)
-        | Command::Migrate(_)
-        | Command::Certs { .. }
-        | Command::Config { .. } => {
+        Command::Migrate(args) => runtime()?.block_on(crate::store::migrate_command(&args)),
+        Command::Serve(_) | Command::Certs { .. } | Command::Config { .. } => {
             anyhow::bail!("this command is not available in this build yet")
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -2,3 +2,4 @@
 //! export, cluster certificates and the snapshot stream to data planes.
 
 pub mod cli;
+pub mod store;
