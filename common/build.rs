@@ -6,6 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", proto_dir.display());
     let descriptors = protox::compile([&file], [&proto_dir])?;
     tonic_prost_build::configure()
+        // `bytes` fields as `bytes::Bytes`, so one encoded snapshot is shared by every stream
+        // without a copy per data plane.
+        .bytes(".portico.v1")
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;

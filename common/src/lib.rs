@@ -1,11 +1,15 @@
 //! Portico's shared core: the entity model every other crate works on.
 //!
 //! - [`model`]: typed Kong entities and the static metadata of each kind.
+//! - [`snapshot`]: the configuration at one version, its canonical encoding, hash and checks.
+//! - [`convert`]: the CP<->DP protocol's domain messages and their protobuf conversion.
 //!
 //! Protobuf types live in [`proto`]; only the conversion between them and domain types
 //! should touch them.
 
+pub mod convert;
 pub mod model;
+pub mod snapshot;
 
 /// Generated protobuf and gRPC types. Only the conversion module should need these.
 #[allow(clippy::all, missing_docs, rust_2018_idioms)]

@@ -1,5 +1,6 @@
 //! Portico's control plane: the Admin API, the configuration store, declarative import and
 //! export, cluster certificates and the snapshot stream to data planes.
 
+pub mod admin;
 pub mod cli;
 pub mod store;

@@ -2,3 +2,4 @@
 //! that keeps the runtime configuration current.
 
 pub mod cli;
+pub mod router;

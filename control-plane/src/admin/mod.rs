@@ -1,0 +1,3 @@
+//! The Kong-compatible Admin API.
+
+pub mod args;
