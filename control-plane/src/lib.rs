@@ -2,5 +2,6 @@
 //! export, cluster certificates and the snapshot stream to data planes.
 
 pub mod admin;
+pub mod certs;
 pub mod cli;
 pub mod store;
