@@ -77,7 +77,10 @@ pub(crate) fn acls() -> Schema {
 
 fn validate_rsa_public_key(value: &Value) -> Result<(), String> {
     let key = value.as_str().unwrap_or_default();
-    pem::parse_public_key(key).map_err(|_| "invalid key".to_string())
+    // Kong loads it with `openssl.pkey.new`, which takes a public or a private key.
+    pem::parse_public_key(key)
+        .or_else(|_| pem::parse_private_key(key).map(|_| ()))
+        .map_err(|_| "invalid key".to_string())
 }
 
 pub(crate) fn jwt() -> Schema {
