@@ -6,6 +6,7 @@ use sha1::{Digest, Sha1};
 use crate::schema::errors::Errors;
 use crate::schema::field::Field;
 use crate::schema::pem;
+use crate::schema::process::Op;
 use crate::schema::record::{EntityCheck, Match, Schema};
 use crate::schema::typedefs as t;
 
@@ -47,6 +48,7 @@ pub fn hash_basicauth_password(consumer_id: &str, password: &str) -> String {
 pub(crate) fn basicauth_after(
     entity: &mut Map<String, Value>,
     input: &Map<String, Value>,
+    _op: Op,
 ) -> Result<(), Errors> {
     let Some(Value::String(password)) = input.get("password") else {
         return Ok(());
