@@ -51,13 +51,16 @@ impl Pem {
         for cert in CertificateDer::pem_slice_iter(client_ca_pem.as_bytes()) {
             roots.add(cert.expect("ca pem")).expect("ca cert");
         }
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .expect("client verifier");
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(self.cert.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("cert pem");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .expect("client verifier");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.cert.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("cert pem");
         let key = PrivateKeyDer::from_pem_slice(self.key.as_bytes()).expect("key pem");
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -5,7 +5,9 @@
 use bytes::Bytes;
 use data_plane::node::NodeConfig;
 use data_plane::proxy::ProxySettings;
-use data_plane::proxy::settings::{EnabledHeaders, TrustedIps, parse_port_maps, parse_real_ip_header};
+use data_plane::proxy::settings::{
+    EnabledHeaders, TrustedIps, parse_port_maps, parse_real_ip_header,
+};
 use data_plane::runtime::ConfigSet;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -201,11 +203,23 @@ async fn hop_by_hop_request_headers_are_removed() {
             .unwrap(),
     )
     .await;
-    for gone in ["x-foo", "x-bar", "keep-alive", "proxy", "proxy-connection", "upgrade"] {
+    for gone in [
+        "x-foo",
+        "x-bar",
+        "keep-alive",
+        "proxy",
+        "proxy-connection",
+        "upgrade",
+    ] {
         assert!(h(&json, gone).is_null(), "{gone} forwarded: {json}");
     }
     assert_eq!(h(&json, "te"), "trailers");
-    for kept in ["proxy-authenticate", "proxy-authorization", "close", "x-foo-bar"] {
+    for kept in [
+        "proxy-authenticate",
+        "proxy-authorization",
+        "close",
+        "x-foo-bar",
+    ] {
         assert_eq!(h(&json, kept), "x", "{kept} missing: {json}");
     }
 }
@@ -221,7 +235,10 @@ async fn via_is_appended_in_both_directions() {
             .unwrap(),
     )
     .await;
-    assert_eq!(h(&json, "via"), format!("1.1 dev, 1.1 portico/{VERSION}").as_str());
+    assert_eq!(
+        h(&json, "via"),
+        format!("1.1 dev, 1.1 portico/{VERSION}").as_str()
+    );
     assert_eq!(resp.header("via"), format!("1.1 portico/{VERSION}"));
 
     // Over HTTP/2 the inbound token is `2`.
@@ -238,7 +255,10 @@ async fn via_is_appended_in_both_directions() {
 }
 
 /// An upstream answering with the given headers and status.
-async fn custom_upstream(status: u16, headers: &'static [(&'static str, &'static str)]) -> Upstream {
+async fn custom_upstream(
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+) -> Upstream {
     Upstream::start(move |_req, _conn| async move {
         let mut resp = Response::new(full("custom"));
         *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
@@ -264,7 +284,10 @@ async fn proxy_to(upstream: &Upstream, settings: ProxySettings) -> TestProxy {
 async fn upstream_via_and_server_are_kept_and_extended() {
     let upstream = custom_upstream(
         200,
-        &[("via", "2 nginx, HTTP/1.1 http_mock"), ("server", "mock-server/1")],
+        &[
+            ("via", "2 nginx, HTTP/1.1 http_mock"),
+            ("server", "mock-server/1"),
+        ],
     )
     .await;
     let proxy = proxy_to(&upstream, ProxySettings::default()).await;
@@ -317,7 +340,11 @@ async fn hop_by_hop_response_headers_are_removed() {
     for gone in ["keep-alive", "trailer", "upgrade", "x-private"] {
         assert!(!resp.headers.contains_key(gone), "{gone} kept");
     }
-    assert_eq!(resp.header("content-type"), "text/plain", "no charset added");
+    assert_eq!(
+        resp.header("content-type"),
+        "text/plain",
+        "no charset added"
+    );
 
     // A client asking for trailers keeps the Trailer header.
     let resp = client::send(

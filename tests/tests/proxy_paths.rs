@@ -91,7 +91,10 @@ async fn all_path_handling_cases_reach_the_upstream_as_kong_sends_them() {
         .await
         .unwrap();
         let got = if resp.status == 200 {
-            resp.json()["request_uri"].as_str().unwrap_or("").to_string()
+            resp.json()["request_uri"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
         } else {
             format!("status {}", resp.status)
         };
@@ -108,12 +111,20 @@ async fn all_path_handling_cases_reach_the_upstream_as_kong_sends_them() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 async fn echo_proxy(routes: Vec<(&str, bool)>, service_path: &str) -> (TestProxy, Upstream) {
     let upstream = Upstream::echo().await;
-    let svc = service(&format!("http://127.0.0.1:{}{service_path}", upstream.port()));
+    let svc = service(&format!(
+        "http://127.0.0.1:{}{service_path}",
+        upstream.port()
+    ));
     let mut config = ConfigSet::default();
     for (path, strip) in routes {
         let mut r = route_paths(Some(&svc), &[path]);
@@ -139,7 +150,10 @@ async fn query_strings_pass_through_untouched() {
         ("/get?foo=bar&hello=world", "/get?foo=bar&hello=world"),
         ("/get?hello", "/get?hello"),
         ("/request?", "/request?"),
-        ("/get?where=%7B%22a%22%3A1%7D", "/get?where=%7B%22a%22%3A1%7D"),
+        (
+            "/get?where=%7B%22a%22%3A1%7D",
+            "/get?where=%7B%22a%22%3A1%7D",
+        ),
         ("/get?param=abc%7Cdef", "/get?param=abc%7Cdef"),
         ("/request/foo%2Fbar", "/request/foo%2Fbar"),
         ("/request/auth%2F123", "/request/auth%2F123"),
@@ -170,7 +184,10 @@ async fn normalised_paths_are_routed_and_sent_upstream() {
     .await
     .unwrap();
     // X-Forwarded-Path carries the raw request path.
-    assert_eq!(resp.json()["headers"]["x-forwarded-path"], "/anything/a/../x");
+    assert_eq!(
+        resp.json()["headers"]["x-forwarded-path"],
+        "/anything/a/../x"
+    );
 }
 
 #[tokio::test]
@@ -178,7 +195,9 @@ async fn strip_path_with_service_paths() {
     let (proxy, _up) = echo_proxy(vec![("/mock_upstream", true)], "/status").await;
     let resp = client::send(
         proxy.http,
-        get("/mock_upstream/201", "paths.test").body(empty()).unwrap(),
+        get("/mock_upstream/201", "paths.test")
+            .body(empty())
+            .unwrap(),
     )
     .await
     .unwrap();

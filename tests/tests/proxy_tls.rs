@@ -43,7 +43,11 @@ async fn certificates_are_chosen_by_sni_like_kong() {
         ..Default::default()
     };
     let proxy = TestProxy::start(config).await;
-    assert_eq!(served_cn(&proxy, None).await, "localhost", "default certificate");
+    assert_eq!(
+        served_cn(&proxy, None).await,
+        "localhost",
+        "default certificate"
+    );
     assert_eq!(served_cn(&proxy, Some("unknown.test")).await, "localhost");
     assert_eq!(served_cn(&proxy, Some("example.org")).await, "example.org");
     assert_eq!(served_cn(&proxy, Some("EXAMPLE.org")).await, "example.org");
@@ -52,8 +56,14 @@ async fn certificates_are_chosen_by_sni_like_kong() {
         "exact.wildcard.com",
         "exact beats prefix wildcard"
     );
-    assert_eq!(served_cn(&proxy, Some("test.wildcard.com")).await, "prefix-wildcard");
-    assert_eq!(served_cn(&proxy, Some("wildcard.eu")).await, "suffix-wildcard");
+    assert_eq!(
+        served_cn(&proxy, Some("test.wildcard.com")).await,
+        "prefix-wildcard"
+    );
+    assert_eq!(
+        served_cn(&proxy, Some("wildcard.eu")).await,
+        "suffix-wildcard"
+    );
     assert_eq!(
         served_cn(&proxy, Some("wildcard.com")).await,
         "suffix-wildcard",
@@ -72,7 +82,10 @@ async fn the_star_sni_replaces_the_default_certificate() {
     };
     let proxy = TestProxy::start(config).await;
     assert_eq!(served_cn(&proxy, None).await, "fallback.test");
-    assert_eq!(served_cn(&proxy, Some("anything.test")).await, "fallback.test");
+    assert_eq!(
+        served_cn(&proxy, Some("anything.test")).await,
+        "fallback.test"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +98,10 @@ async fn expired_certificates_are_still_served() {
         ..Default::default()
     };
     let proxy = TestProxy::start(config).await;
-    assert_eq!(served_cn(&proxy, Some("expired.test")).await, "expired.test");
+    assert_eq!(
+        served_cn(&proxy, Some("expired.test")).await,
+        "expired.test"
+    );
 }
 
 #[tokio::test]
@@ -179,10 +195,12 @@ async fn https_only_routes_answer_426_over_http() {
         .await
         .unwrap();
     assert_eq!(resp.status, 426);
-    assert!(resp.json()["message"]
-        .as_str()
-        .unwrap()
-        .contains("Please use HTTPS protocol"));
+    assert!(
+        resp.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("Please use HTTPS protocol")
+    );
     assert_eq!(resp.header("connection").to_ascii_lowercase(), "upgrade");
     assert_eq!(resp.header("upgrade"), "TLS/1.2, HTTP/1.1");
 
@@ -301,9 +319,10 @@ async fn upstream_tls_verification() {
     assert_eq!(status("/lax").await.status, 200);
     let resp = status("/strict").await;
     assert_eq!(resp.status, 502);
-    assert!(resp
-        .text()
-        .contains("An invalid response was received from the upstream server"));
+    assert!(
+        resp.text()
+            .contains("An invalid response was received from the upstream server")
+    );
     let resp = status("/trusted").await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["tls_sni"], "localhost");
