@@ -182,7 +182,9 @@ fn decode(bytes: &[u8]) -> Result<EncodedSnapshot, CacheError> {
     }
     let header_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
     if header_len > MAX_HEADER_LEN {
-        return Err(CacheError::Header(format!("{header_len}-byte header is too long")));
+        return Err(CacheError::Header(format!(
+            "{header_len}-byte header is too long"
+        )));
     }
     let header_end = FIXED_LEN + header_len as usize;
     if bytes.len() < header_end {

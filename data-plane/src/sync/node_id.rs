@@ -33,11 +33,12 @@ pub fn load_or_create(prefix: &Path) -> Result<Uuid, NodeIdError> {
         Err(source) => return Err(NodeIdError { path, source }),
     }
     let id = Uuid::new_v4();
-    fsutil::write_atomically(&path, format!("{id}\n").as_bytes())
-        .map_err(|source| NodeIdError {
+    fsutil::write_atomically(&path, format!("{id}\n").as_bytes()).map_err(|source| {
+        NodeIdError {
             path: path.clone(),
             source,
-        })?;
+        }
+    })?;
     tracing::info!(node_id = %id, path = %path.display(), "created node id");
     Ok(id)
 }
@@ -61,7 +62,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(load_or_create(&prefix).unwrap(), first);
         assert_eq!(
-            std::fs::read_to_string(prefix.join(FILE_NAME)).unwrap().trim(),
+            std::fs::read_to_string(prefix.join(FILE_NAME))
+                .unwrap()
+                .trim(),
             first.to_string()
         );
     }
@@ -81,6 +84,9 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         // The prefix is a regular file: the id cannot live under it.
         let err = load_or_create(&file).unwrap_err();
-        assert!(err.to_string().contains("cannot persist the node id"), "{err}");
+        assert!(
+            err.to_string().contains("cannot persist the node id"),
+            "{err}"
+        );
     }
 }

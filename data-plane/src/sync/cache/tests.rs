@@ -33,9 +33,16 @@ fn store_then_load_round_trips_with_owner_only_mode() {
     let loaded = SnapshotCache::new(&prefix).load().unwrap().unwrap();
     assert_eq!(loaded, snap);
     assert_eq!(loaded.decode().unwrap(), snap.decode().unwrap());
-    let mode = std::fs::metadata(cache.path()).unwrap().permissions().mode();
+    let mode = std::fs::metadata(cache.path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(files(&prefix), [FILE_NAME], "no temporary file is left behind");
+    assert_eq!(
+        files(&prefix),
+        [FILE_NAME],
+        "no temporary file is left behind"
+    );
 }
 
 #[test]
@@ -54,7 +61,10 @@ fn the_header_carries_formats_and_the_config_identity() {
     let snap = snapshot(77, 3);
     let bytes = encode(&snap);
     assert_eq!(&bytes[..8], b"PRTCSNAP");
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), CACHE_FORMAT);
+    assert_eq!(
+        u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+        CACHE_FORMAT
+    );
     let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&bytes[FIXED_LEN..FIXED_LEN + header_len]).unwrap();
@@ -69,7 +79,10 @@ fn every_truncation_is_refused() {
     for len in 0..bytes.len() {
         let err = decode(&bytes[..len]).unwrap_err();
         assert!(
-            matches!(err, CacheError::Truncated(_) | CacheError::Checksum | CacheError::Header(_)),
+            matches!(
+                err,
+                CacheError::Truncated(_) | CacheError::Checksum | CacheError::Header(_)
+            ),
             "length {len}: {err}"
         );
     }
@@ -90,11 +103,17 @@ fn random_corruption_is_refused_without_panicking() {
 #[test]
 fn other_files_and_other_cache_formats_are_refused_clearly() {
     let mut bytes = encode(&snapshot(3, 2));
-    assert!(matches!(decode(b"hello world, not a cache"), Err(CacheError::BadMagic)));
+    assert!(matches!(
+        decode(b"hello world, not a cache"),
+        Err(CacheError::BadMagic)
+    ));
     bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
     let err = decode(&bytes).unwrap_err();
     assert!(matches!(err, CacheError::UnsupportedFormat(2)));
-    assert!(err.to_string().contains("cache format 2 is not supported"), "{err}");
+    assert!(
+        err.to_string().contains("cache format 2 is not supported"),
+        "{err}"
+    );
 }
 
 /// Captures what the code under test logs.
