@@ -130,6 +130,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Migrate(args) => runtime()?.block_on(crate::store::migrate_command(&args)),
         Command::Certs {
             command: CertsCommand::Generate(args),
         } => {
@@ -138,8 +139,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve(_) | Command::Migrate(_) | Command::Config { .. } => {
+        Command::Serve(_) | Command::Config { .. } => {
             anyhow::bail!("this command is not available in this build yet")
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -4,3 +4,4 @@
 pub mod admin;
 pub mod certs;
 pub mod cli;
+pub mod store;
