@@ -19,7 +19,8 @@ pub(crate) type BeforeHook = fn(&mut Map<String, Value>, Op) -> Result<(), Error
 
 /// Rewrites a validated entity given the original input (Kong's `transformations`: the
 /// CA certificate digest, the basic-auth password hash).
-pub(crate) type AfterHook = fn(&mut Map<String, Value>, &Map<String, Value>) -> Result<(), Errors>;
+pub(crate) type AfterHook =
+    fn(&mut Map<String, Value>, &Map<String, Value>, Op) -> Result<(), Errors>;
 
 /// An entity kind's schema and the per-kind behaviour around it.
 pub struct EntitySchema {
@@ -147,7 +148,7 @@ impl Catalog {
             .map_err(SchemaViolation::new)?;
         validate(&entity.schema, &out, true, self.ctx(false)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut out, &input).map_err(SchemaViolation::new)?;
+            after(&mut out, &input, Op::Insert).map_err(SchemaViolation::new)?;
         }
         Ok(out)
     }
@@ -179,7 +180,7 @@ impl Catalog {
             .map_err(SchemaViolation::new)?;
         validate(&entity.schema, &out, true, self.ctx(false)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut out, &input).map_err(SchemaViolation::new)?;
+            after(&mut out, &input, Op::Upsert).map_err(SchemaViolation::new)?;
         }
         Ok(out)
     }
@@ -206,7 +207,7 @@ impl Catalog {
         }
         validate(&entity.schema, &merged, false, self.ctx(true)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut merged, &patch).map_err(SchemaViolation::new)?;
+            after(&mut merged, &patch, Op::Update).map_err(SchemaViolation::new)?;
         }
         Ok(merged)
     }
