@@ -1,0 +1,224 @@
+//! In-process upstream servers for proxy tests.
+//!
+//! [`Upstream::echo`] answers like Kong's `mock_upstream`: the request as JSON (method,
+//! request URI, headers, body size), plus a few behaviours selected by path:
+//! `/status/<code>` answers with that status, `/delay/<ms>` waits before answering.
+//! [`Upstream::start`] takes any handler. Servers run until dropped and count the
+//! connections and requests they received.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A boxed body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> UpstreamBody {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// What the handler sees besides the request.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub tls_sni: Option<String>,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicUsize,
+    requests: AtomicUsize,
+}
+
+/// A running upstream. Stops when dropped.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Upstream {
+    /// Kong's `mock_upstream` equivalent over HTTP/1.1 and h2c.
+    pub async fn echo() -> Upstream {
+        Upstream::start(echo_handler).await
+    }
+
+    /// Serves `handler` on 127.0.0.1 (HTTP/1.1 and h2c).
+    pub async fn start<F, Fut>(handler: F) -> Upstream
+    where
+        F: Fn(Request<Incoming>, Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<UpstreamBody>> + Send + 'static,
+    {
+        Upstream::serve(handler, None).await
+    }
+
+    /// Serves `handler` over TLS with `config` (HTTP/1.1 and h2 by ALPN).
+    pub async fn start_tls<F, Fut>(handler: F, config: Arc<rustls::ServerConfig>) -> Upstream
+    where
+        F: Fn(Request<Incoming>, Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<UpstreamBody>> + Send + 'static,
+    {
+        Upstream::serve(handler, Some(config)).await
+    }
+
+    async fn serve<F, Fut>(handler: F, tls: Option<Arc<rustls::ServerConfig>>) -> Upstream
+    where
+        F: Fn(Request<Incoming>, Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<UpstreamBody>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream addr");
+        let counters = Arc::new(Counters::default());
+        let handler = Arc::new(handler);
+        let task_counters = counters.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                task_counters.connections.fetch_add(1, Ordering::SeqCst);
+                let handler = handler.clone();
+                let counters = task_counters.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let make_service = |sni: Option<String>| {
+                        let conn = Conn { peer, tls_sni: sni };
+                        service_fn(move |req| {
+                            counters.requests.fetch_add(1, Ordering::SeqCst);
+                            let fut = handler(req, conn.clone());
+                            async move { Ok::<_, Infallible>(fut.await) }
+                        })
+                    };
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder
+                                .serve_connection_with_upgrades(
+                                    TokioIo::new(stream),
+                                    make_service(None),
+                                )
+                                .await;
+                        }
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let sni = stream.get_ref().1.server_name().map(str::to_string);
+                            let _ = builder
+                                .serve_connection_with_upgrades(
+                                    TokioIo::new(stream),
+                                    make_service(sni),
+                                )
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        Upstream {
+            addr,
+            counters,
+            task,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// Requests served so far.
+    pub fn requests(&self) -> usize {
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// The request as JSON, like Kong's mock_upstream.
+pub async fn echo_handler(req: Request<Incoming>, conn: Conn) -> Response<UpstreamBody> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if let Some(ms) = path
+        .strip_prefix("/delay/")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let mut headers = Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<Value> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let value = if values.len() == 1 {
+            values.into_iter().next().unwrap_or(Value::Null)
+        } else {
+            Value::Array(values)
+        };
+        headers.insert(name.as_str().to_string(), value);
+    }
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
+    let json = json!({
+        "method": parts.method.as_str(),
+        "request_uri": request_uri,
+        "path": path,
+        "query": parts.uri.query(),
+        "http_version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body_size": body.len(),
+        "body": String::from_utf8_lossy(&body),
+        "remote_addr": conn.peer.to_string(),
+        "tls_sni": conn.tls_sni,
+    });
+    let mut resp = Response::new(full(json.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
