@@ -6,6 +6,7 @@
 //! - [`proxy`]: listeners and the request path; [`node`]: a running node.
 //! - [`router`], [`balancer`], [`tls`]: what the request path consults.
 //! - [`status`]: `/status`, `/status/ready`, `/metrics`.
+//! - [`sync`]: node id and the on-disk snapshot cache (hybrid mode).
 
 pub mod balancer;
 pub mod cli;
@@ -14,4 +15,5 @@ pub mod proxy;
 pub mod router;
 pub mod runtime;
 pub mod status;
+pub mod sync;
 pub mod tls;
