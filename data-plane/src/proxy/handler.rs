@@ -61,8 +61,11 @@ pub async fn handle(
     // One runtime for the whole request, however long it takes.
     let runtime = shared.runtime.load();
     let (mut parts, body) = req.into_parts();
-    let mut ctx = RequestContext::new(conn, parts.version, parts.method.clone());
     shared.request_started();
+    let ctx = RequestContext::new(conn, parts.version, parts.method.clone());
+    // Owns the context from now on: if this future is dropped (client gone), its drop
+    // still runs the log phase and the metrics.
+    let mut completion = Completion::new(ctx, runtime.clone(), shared.clone());
     let upgrade = if h::is_websocket_upgrade(&parts.headers) {
         parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
     } else {
@@ -77,12 +80,11 @@ pub async fn handle(
             && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1"),
         upgrade,
     };
-    let mut response = process(&shared, &runtime, &mut ctx, &mut parts, body, &mut facts).await;
-    finish_headers(&shared, &runtime, &mut ctx, &facts, &mut response);
+    let ctx = &mut completion.ctx;
+    let mut response = process(&shared, &runtime, ctx, &mut parts, body, &mut facts).await;
+    finish_headers(&shared, &runtime, ctx, &facts, &mut response);
     ctx.status = response.status().as_u16();
-    response
-        .body_mut()
-        .set_completion(Completion::new(ctx, runtime, shared));
+    response.body_mut().set_completion(completion);
     Ok(response)
 }
 
