@@ -336,7 +336,7 @@ impl RouteTable {
     /// Templates sorted as Kong's `/endpoints` sorts them (segment by segment).
     pub fn templates(&self) -> Vec<String> {
         let mut out: Vec<String> = self.routes.iter().map(|r| r.template.clone()).collect();
-        out.sort_by(|a, b| a.replace('/', "\u{0}").cmp(&b.replace('/', "\u{0}")));
+        out.sort_by_key(|a| a.replace('/', "\u{0}"));
         out.dedup();
         out
     }

@@ -6,5 +6,14 @@
 mod fixtures;
 mod support;
 
+mod bad_input;
+mod certificates;
+mod consumers;
+mod conventions;
+mod credentials;
 mod meta;
+mod plugins;
+mod routes;
 mod services;
+mod tags;
+mod upstreams;
