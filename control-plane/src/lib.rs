@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod store;
