@@ -5,4 +5,5 @@ pub mod admin;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod serve;
 pub mod store;
