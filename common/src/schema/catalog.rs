@@ -19,7 +19,8 @@ pub(crate) type BeforeHook = fn(&mut Map<String, Value>, Op) -> Result<(), Error
 
 /// Rewrites a validated entity given the original input (Kong's `transformations`: the
 /// CA certificate digest, the basic-auth password hash).
-pub(crate) type AfterHook = fn(&mut Map<String, Value>, &Map<String, Value>) -> Result<(), Errors>;
+pub(crate) type AfterHook =
+    fn(&mut Map<String, Value>, &Map<String, Value>, Op) -> Result<(), Errors>;
 
 /// An entity kind's schema and the per-kind behaviour around it.
 pub struct EntitySchema {
@@ -147,7 +148,7 @@ impl Catalog {
             .map_err(SchemaViolation::new)?;
         validate(&entity.schema, &out, true, self.ctx(false)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut out, &input).map_err(SchemaViolation::new)?;
+            after(&mut out, &input, Op::Insert).map_err(SchemaViolation::new)?;
         }
         Ok(out)
     }
@@ -179,7 +180,7 @@ impl Catalog {
             .map_err(SchemaViolation::new)?;
         validate(&entity.schema, &out, true, self.ctx(false)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut out, &input).map_err(SchemaViolation::new)?;
+            after(&mut out, &input, Op::Upsert).map_err(SchemaViolation::new)?;
         }
         Ok(out)
     }
@@ -206,9 +207,29 @@ impl Catalog {
         }
         validate(&entity.schema, &merged, false, self.ctx(true)).map_err(SchemaViolation::new)?;
         if let Some(after) = entity.after {
-            after(&mut merged, &patch).map_err(SchemaViolation::new)?;
+            after(&mut merged, &patch, Op::Update).map_err(SchemaViolation::new)?;
         }
         Ok(merged)
+    }
+
+    /// Validates one value of field `field` of `kind` (Kong's `validate_field`, which the
+    /// Admin API runs on an endpoint key taken from the URL, e.g. `PUT /upstreams/1.2.3.4`).
+    /// The error is Kong's message for that field. An unknown field is accepted.
+    pub fn validate_field_value(
+        &self,
+        kind: EntityKind,
+        field: &str,
+        value: &Value,
+    ) -> Result<(), String> {
+        let Some(definition) = self.entity(kind).schema.get(field) else {
+            return Ok(());
+        };
+        crate::schema::validate::validate_field(definition, value, self.ctx(false)).map_err(
+            |node| match node {
+                crate::schema::ErrorNode::Message(message) => message,
+                other => other.to_json().to_string(),
+            },
+        )
     }
 
     /// `POST /schemas/{entity}/validate`: validates as an insert would, storing nothing.

@@ -96,12 +96,18 @@ pub(crate) fn certificates_before(input: &mut Map<String, Value>, _op: Op) -> Re
     Ok(())
 }
 
-/// A certificate without SNIs shows `"snis": []`.
+/// A created or replaced certificate without SNIs shows `"snis": []`. A PATCH that does
+/// not mention `snis` leaves them as the stored entity (with its SNIs) had them.
 pub(crate) fn certificates_after(
     entity: &mut Map<String, Value>,
     _input: &Map<String, Value>,
+    op: Op,
 ) -> Result<(), Errors> {
-    if entity.get("snis").is_none_or(Value::is_null) {
+    let unset = match entity.get("snis") {
+        None => op != Op::Update,
+        Some(v) => v.is_null(),
+    };
+    if unset {
         entity.insert("snis".into(), Value::Array(Vec::new()));
     }
     Ok(())
@@ -157,6 +163,7 @@ pub(crate) fn ca_certificates() -> Schema {
 pub(crate) fn ca_certificates_after(
     entity: &mut Map<String, Value>,
     input: &Map<String, Value>,
+    _op: Op,
 ) -> Result<(), Errors> {
     if input.get("cert").is_some_and(Value::is_string)
         && let Some(cert) = text(entity, "cert")

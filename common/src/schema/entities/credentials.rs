@@ -6,6 +6,7 @@ use sha1::{Digest, Sha1};
 use crate::schema::errors::Errors;
 use crate::schema::field::Field;
 use crate::schema::pem;
+use crate::schema::process::Op;
 use crate::schema::record::{EntityCheck, Match, Schema};
 use crate::schema::typedefs as t;
 
@@ -47,6 +48,7 @@ pub fn hash_basicauth_password(consumer_id: &str, password: &str) -> String {
 pub(crate) fn basicauth_after(
     entity: &mut Map<String, Value>,
     input: &Map<String, Value>,
+    _op: Op,
 ) -> Result<(), Errors> {
     let Some(Value::String(password)) = input.get("password") else {
         return Ok(());
@@ -77,7 +79,10 @@ pub(crate) fn acls() -> Schema {
 
 fn validate_rsa_public_key(value: &Value) -> Result<(), String> {
     let key = value.as_str().unwrap_or_default();
-    pem::parse_public_key(key).map_err(|_| "invalid key".to_string())
+    // Kong loads it with `openssl.pkey.new`, which takes a public or a private key.
+    pem::parse_public_key(key)
+        .or_else(|_| pem::parse_private_key(key).map(|_| ()))
+        .map_err(|_| "invalid key".to_string())
 }
 
 pub(crate) fn jwt() -> Schema {

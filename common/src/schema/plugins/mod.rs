@@ -6,8 +6,17 @@ use std::sync::Arc;
 
 use super::record::Schema;
 
+mod acl;
+mod basic_auth;
+mod cors;
+mod hmac_auth;
+mod ip_restriction;
+mod jwt;
 mod key_auth;
+mod logging;
 mod rate_limiting;
+mod simple;
+mod transformers;
 
 /// The Kong version whose bundled plugins these are (`VERSION` of each handler).
 pub const BUNDLED_PLUGIN_VERSION: &str = "3.10.0";
@@ -38,5 +47,23 @@ impl PluginDef {
 
 /// Every bundled plugin, in alphabetical order.
 pub fn bundled() -> Vec<PluginDef> {
-    vec![key_auth::definition(), rate_limiting::definition()]
+    vec![
+        acl::definition(),
+        basic_auth::definition(),
+        simple::correlation_id(),
+        cors::definition(),
+        logging::file_log(),
+        hmac_auth::definition(),
+        logging::http_log(),
+        ip_restriction::definition(),
+        jwt::definition(),
+        key_auth::definition(),
+        simple::prometheus(),
+        logging::proxy_cache(),
+        rate_limiting::definition(),
+        simple::request_size_limiting(),
+        simple::request_termination(),
+        transformers::request_transformer(),
+        transformers::response_transformer(),
+    ]
 }

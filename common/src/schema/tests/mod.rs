@@ -8,9 +8,11 @@ use serde_json::{Map, Value, json};
 use super::{SchemaViolation, catalog};
 use crate::model::EntityKind;
 
+mod bundled_plugins;
 mod certificates;
 mod credentials;
 mod engine;
+mod foreign;
 mod form;
 mod plugins;
 mod render;
