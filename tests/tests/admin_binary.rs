@@ -133,6 +133,7 @@ async fn postgres_outage_gives_503_and_recovers() {
     assert_eq!(created.status, 201, "{}", created.text());
 
     forwarder.cut();
+    let cut_at = std::time::Instant::now();
     let cp = &cp;
     let outage = eventually(
         Duration::from_secs(15),
@@ -144,6 +145,7 @@ async fn postgres_outage_gives_503_and_recovers() {
     )
     .await;
     assert!(outage.json()["message"].is_string(), "{}", outage.text());
+    eprintln!("first 503 {:?} after the cut", cut_at.elapsed());
     let write = cp
         .json(Method::POST, "/services", &json!({"host": "y.test"}))
         .await;
@@ -153,6 +155,7 @@ async fn postgres_outage_gives_503_and_recovers() {
     assert_eq!(status.json()["database"]["reachable"], false);
 
     forwarder.restore();
+    let restored_at = std::time::Instant::now();
     let listed = eventually(
         Duration::from_secs(15),
         "the Admin API to recover",
@@ -163,6 +166,7 @@ async fn postgres_outage_gives_503_and_recovers() {
     )
     .await;
     assert_eq!(listed.json()["data"][0]["name"], "s");
+    eprintln!("first 200 {:?} after the restore", restored_at.elapsed());
     let created = cp
         .json(Method::POST, "/services", &json!({"host": "z.test"}))
         .await;
@@ -171,4 +175,45 @@ async fn postgres_outage_gives_503_and_recovers() {
         cp.get("/status").await.json()["database"]["reachable"],
         true
     );
+}
+
+/// Postgres stops answering without closing anything (a network partition): requests get a
+/// 503 once the store's deadlines pass (a few seconds), and the API recovers afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_partition_gives_503_and_recovers() {
+    let db = TestDatabase::create().await.unwrap();
+    let forwarder = Forwarder::start(server_addr(&database_url()).await).await;
+    let url = url_via(db.url(), forwarder.addr);
+    let cp = ControlPlane::start(Some(&url), &[]).await;
+    let created = cp
+        .json(Method::POST, "/consumers", &json!({"username": "before"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+
+    forwarder.stall();
+    let stalled_at = std::time::Instant::now();
+    let cp = &cp;
+    let res = cp.get("/consumers/before").await;
+    assert_eq!(res.status, 503, "{}", res.text());
+    assert!(res.json()["message"].is_string());
+    eprintln!("503 {:?} after the stall", stalled_at.elapsed());
+    let write = cp
+        .json(Method::POST, "/consumers", &json!({"username": "during"}))
+        .await;
+    assert_eq!(write.status, 503, "{}", write.text());
+
+    forwarder.restore();
+    let restored_at = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(20),
+        "the Admin API to recover",
+        || async move { (cp.get("/consumers/before").await.status == 200).then_some(()) },
+    )
+    .await;
+    eprintln!("first 200 {:?} after the restore", restored_at.elapsed());
+    let created = cp
+        .json(Method::POST, "/consumers", &json!({"username": "after"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(cp.get("/consumers/during").await.status, 404);
 }
