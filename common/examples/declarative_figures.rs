@@ -1,0 +1,66 @@
+//! Prints the cost of loading and exporting declarative configurations: Kong's
+//! `spec/fixtures/burst.yml` (format 1.1, 236 services) and a generated file of N services
+//! with one route and one plugin each (default 5 000).
+//!
+//! `cargo run --release -p common --example declarative_figures -- [SERVICES]`
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use common::declarative::{parse, render};
+
+const RUNS: usize = 5;
+const BURST: &str = include_str!("../src/declarative/tests/fixtures/kong-spec-fixtures-burst.yml");
+
+fn median(mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn generated(services: usize) -> String {
+    let mut text = String::from("_format_version: \"3.0\"\nservices:\n");
+    for i in 0..services {
+        let _ = write!(
+            text,
+            "- name: svc-{i}\n  url: http://backend-{i}.internal:8080/api\n  routes:\n  - name: route-{i}\n    hosts: [svc-{i}.example.com]\n    paths: [/v1/{i}, \"~/v2/{i}/(?<id>\\\\d+)$\"]\n    plugins:\n    - name: rate-limiting\n      config: {{minute: 100, policy: local}}\n"
+        );
+    }
+    text
+}
+
+fn figures(label: &str, text: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let loaded = parse(text).map_err(|e| e.report())?;
+    let parse_time = median(|| drop(parse(text)));
+    let exported = render(&loaded.entities);
+    let render_time = median(|| drop(render(&loaded.entities)));
+    let reload_time = median(|| drop(parse(&exported)));
+    println!(
+        "{label}: {} bytes, {} entities; parse+validate {:.1} ms; export {:.1} ms ({} bytes); re-import {:.1} ms",
+        text.len(),
+        loaded.entities.len(),
+        parse_time.as_secs_f64() * 1e3,
+        render_time.as_secs_f64() * 1e3,
+        exported.len(),
+        reload_time.as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let services: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(5_000);
+    println!("median of {RUNS} runs");
+    figures("burst.yml", BURST)?;
+    figures(&format!("{services} services"), &generated(services))?;
+    Ok(())
+}
