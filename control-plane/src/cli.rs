@@ -139,7 +139,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve(_) | Command::Config { .. } => {
+        Command::Serve(args) => {
+            crate::serve::init_logging(&args.log_level)?;
+            runtime()?.block_on(crate::serve::serve(args))
+        }
+        Command::Config { .. } => {
             anyhow::bail!("this command is not available in this build yet")
         }
     }

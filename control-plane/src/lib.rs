@@ -4,4 +4,6 @@
 pub mod admin;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
+pub mod serve;
 pub mod store;

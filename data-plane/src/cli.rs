@@ -266,12 +266,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 path.display()
             );
         }
+        std::fs::create_dir_all(&args.prefix).map_err(|e| {
+            anyhow::anyhow!("cannot create --prefix {}: {e}", args.prefix.display())
+        })?;
         let config = NodeConfig {
             proxy_listen: args.proxy_listen.0,
             proxy_listen_tls: args.proxy_listen_tls.0,
             status_listen: args.status_listen.0,
             settings,
-            node_id: uuid::Uuid::new_v4().to_string(),
+            node_id: crate::sync::node_id::load_or_create(&args.prefix)?.to_string(),
         };
         let node = Node::start(config, runtime).await?;
         wait_for_termination().await;

@@ -21,17 +21,27 @@ impl TestProxy {
     }
 
     pub async fn start_with(config: ConfigSet, settings: ProxySettings) -> TestProxy {
-        let env = CompileEnv::new(&Default::default()).expect("compile env");
-        let handle = RuntimeHandle::new(env).expect("empty runtime");
+        let mut node = NodeConfig::ephemeral();
+        node.settings = settings;
+        TestProxy::start_node(config, node).await
+    }
+
+    /// A node with explicit listeners and settings serving `config`.
+    pub async fn start_node(config: ConfigSet, node: NodeConfig) -> TestProxy {
+        let handle = TestProxy::handle();
         let runtime = handle.compile(config).expect("configuration compiles");
         handle.swap(runtime);
-        TestProxy::start_handle(handle, settings).await
+        TestProxy::start_handle(handle, node).await
+    }
+
+    /// A runtime handle with nothing published yet.
+    pub fn handle() -> RuntimeHandle {
+        let env = CompileEnv::new(&Default::default()).expect("compile env");
+        RuntimeHandle::new(env).expect("empty runtime")
     }
 
     /// A node serving whatever `handle` publishes (possibly nothing yet).
-    pub async fn start_handle(handle: RuntimeHandle, settings: ProxySettings) -> TestProxy {
-        let mut config = NodeConfig::ephemeral();
-        config.settings = settings;
+    pub async fn start_handle(handle: RuntimeHandle, config: NodeConfig) -> TestProxy {
         let node = Node::start(config, handle).await.expect("node starts");
         TestProxy {
             http: node.proxy_addr.expect("proxy listener"),

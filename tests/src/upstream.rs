@@ -222,3 +222,134 @@ pub async fn echo_handler(req: Request<Incoming>, conn: Conn) -> Response<Upstre
     );
     resp
 }
+
+/// A body of `total` bytes produced in `chunk`-sized frames without buffering them all
+/// (sent chunked, since its length is not announced).
+pub struct Chunks {
+    left: usize,
+    chunk: usize,
+}
+
+impl Chunks {
+    pub fn new(total: usize, chunk: usize) -> Chunks {
+        Chunks { left: total, chunk }
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.chunk.min(self.left);
+        self.left -= n;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'y'; n])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// A request or response body fed from a channel: each message is one data frame.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl ChannelBody {
+    pub fn new() -> (tokio::sync::mpsc::Sender<Bytes>, ChannelBody) {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        (tx, ChannelBody { rx })
+    }
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|m| m.map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// A gRPC-style echo: every request data frame is sent back as it arrives, then trailers
+/// `grpc-status: 0` (and the request's `:authority` in `x-authority`).
+pub async fn grpc_echo_handler(req: Request<Incoming>, _conn: Conn) -> Response<UpstreamBody> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let te = req
+        .headers()
+        .get("te")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = EchoWithTrailers {
+        incoming: req.into_body(),
+        done: false,
+    };
+    let mut resp = Response::new(body.boxed());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&authority) {
+        resp.headers_mut().insert("x-authority", v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&te) {
+        resp.headers_mut().insert("x-request-te", v);
+    }
+    resp
+}
+
+struct EchoWithTrailers {
+    incoming: Incoming,
+    done: bool,
+}
+
+impl http_body::Body for EchoWithTrailers {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => Poll::Ready(Some(Ok(http_body::Frame::data(data)))),
+                // Request trailers: ignore, keep reading.
+                Err(_) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            },
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => {
+                self.done = true;
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                trailers.insert("grpc-message", http::HeaderValue::from_static("OK"));
+                Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))))
+            }
+        }
+    }
+}

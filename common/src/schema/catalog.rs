@@ -212,6 +212,26 @@ impl Catalog {
         Ok(merged)
     }
 
+    /// Validates one value of field `field` of `kind` (Kong's `validate_field`, which the
+    /// Admin API runs on an endpoint key taken from the URL, e.g. `PUT /upstreams/1.2.3.4`).
+    /// The error is Kong's message for that field. An unknown field is accepted.
+    pub fn validate_field_value(
+        &self,
+        kind: EntityKind,
+        field: &str,
+        value: &Value,
+    ) -> Result<(), String> {
+        let Some(definition) = self.entity(kind).schema.get(field) else {
+            return Ok(());
+        };
+        crate::schema::validate::validate_field(definition, value, self.ctx(false)).map_err(
+            |node| match node {
+                crate::schema::ErrorNode::Message(message) => message,
+                other => other.to_json().to_string(),
+            },
+        )
+    }
+
     /// `POST /schemas/{entity}/validate`: validates as an insert would, storing nothing.
     pub fn validate(
         &self,
