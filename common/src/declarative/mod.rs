@@ -115,7 +115,7 @@ pub fn typed(entities: &[(EntityKind, Map<String, Value>)]) -> Result<ConfigSet,
         kind: EntityKind,
         entity: &Map<String, Value>,
     ) -> Result<(), String> {
-        let value = serde_json::from_value(Value::Object(entity.clone())).map_err(|e| {
+        let value = <T as serde::Deserialize>::deserialize(entity).map_err(|e| {
             format!(
                 "{} {}: {e}",
                 kind.name(),

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::ids::sort_keys;
 use crate::model::EntityKind;
-use crate::schema::catalog;
+use crate::schema::{Field, Schema, catalog};
 
 /// Renders entities as declarative YAML.
 pub fn render(entities: &[(EntityKind, Map<String, Value>)]) -> String {
@@ -105,51 +105,49 @@ fn order_key(kind: EntityKind, entity: &Map<String, Value>) -> (f64, String, Str
     )
 }
 
-fn strip_nulls(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+/// Whether importing an entity without this field gives it `null` again: no default (or
+/// a null one) and not required (`process_auto_fields` fills an absent field with its
+/// default, else null when optional).
+fn null_by_default(field: &Field) -> bool {
+    matches!(field.default, None | Some(Value::Null)) && !field.is_required()
 }
 
-/// The entity without timestamps, transient fields and nulls; a field keeps its nulls
-/// when importing it without them would give another value (a non-null default).
+/// `map` without the nulls that importing would restore, recursively through records
+/// (plugin `config` through the plugin's subschema). Nulls of unknown fields, inside
+/// arrays, or of fields with a non-null default are kept.
+fn strip_nulls(schema: &Schema, map: &Map<String, Value>) -> Map<String, Value> {
+    let subschema = schema.subschema_for(map);
+    let mut out = Map::with_capacity(map.len());
+    for (key, value) in map {
+        let field = subschema
+            .and_then(|s| s.get(key))
+            .or_else(|| schema.get(key));
+        match (value, field) {
+            (Value::Null, Some(field)) if null_by_default(field) => {}
+            (Value::Object(inner), Some(field)) if field.record_schema().is_some() => {
+                let record = field.record_schema().map(|r| strip_nulls(r, inner));
+                out.insert(key.clone(), Value::Object(record.unwrap_or_default()));
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The entity as exported: without timestamps, transient fields and the nulls importing
+/// would restore.
 fn clean(kind: EntityKind, entity: &Map<String, Value>) -> Map<String, Value> {
     let schema = catalog().entity(kind);
-    let mut original = entity.clone();
+    let mut entity = strip_nulls(&schema.schema, entity);
     for field in ["created_at", "updated_at"]
         .into_iter()
         .chain(schema.transient_fields())
     {
-        original.remove(field);
+        entity.remove(field);
     }
-    let mut cleaned: Map<String, Value> = original
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), strip_nulls(v)))
-        .collect();
-    let changed: Vec<&String> = original
-        .keys()
-        .filter(|k| cleaned.get(*k) != original.get(*k))
-        .collect();
-    if changed.is_empty() {
-        return cleaned;
-    }
-    let reimported = catalog().insert(kind, cleaned.clone()).ok();
-    for key in changed {
-        let same = reimported
-            .as_ref()
-            .is_some_and(|r| r.get(key) == original.get(key));
-        if !same {
-            cleaned.insert(key.clone(), original[key].clone());
-        }
-    }
-    cleaned
+    entity
 }
 
 /// Renders entities as a declarative document (see the module docs).

@@ -361,7 +361,7 @@ services:
   host: example.com
 "#);
     assert_eq!(
-        id(&of(&d, EntityKind::Service)[0]),
+        id(of(&d, EntityKind::Service)[0]),
         "0855b320-0dd2-547d-891d-601e9b38647f"
     );
 }
