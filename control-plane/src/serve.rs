@@ -29,7 +29,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::admin::{AdminApi, AdminConfig, AdminState, ServerStats};
+use axum::http::Method;
+
+use crate::admin::{self, AdminApi, AdminConfig, AdminState, CustomHandler, ServerStats};
 use crate::cli::ServeArgs;
 use crate::store::{Backend, Store, StoreOptions};
 
@@ -62,6 +64,7 @@ pub struct ControlPlane {
     node_id: Uuid,
     trigger: watch::Sender<bool>,
     tasks: Vec<Task>,
+    admin_routes: Vec<(String, Vec<Method>, CustomHandler)>,
 }
 
 impl ControlPlane {
@@ -85,6 +88,7 @@ impl ControlPlane {
             node_id,
             trigger: watch::Sender::new(false),
             tasks: Vec::new(),
+            admin_routes: Vec::new(),
         })
     }
 
@@ -114,6 +118,36 @@ impl ControlPlane {
         self.tasks.push((name.to_owned(), Box::pin(task)));
     }
 
+    /// Adds an Admin API endpoint served by `handler` (e.g. `/clustering/data-planes`); call
+    /// before [`ControlPlane::serve_admin`]. It gets the token check, CORS, `OPTIONS` and
+    /// 404/405 handling of every other endpoint.
+    pub fn add_admin_route(&mut self, template: &str, methods: &[Method], handler: CustomHandler) {
+        self.admin_routes
+            .push((template.to_owned(), methods.to_vec(), handler));
+    }
+
+    /// Adds the task that deletes credentials whose `ttl` ran out.
+    pub fn purge_expired_credentials(&mut self) {
+        let store = self.store.clone();
+        let shutdown = self.shutdown_signal();
+        self.spawn("expired-credentials", async move {
+            let mut ticks = tokio::time::interval(admin::ttl::PURGE_INTERVAL);
+            let stop = shutdown.wait();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return Ok(()),
+                    _ = ticks.tick() => match admin::ttl::purge_expired(&store).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "deleted expired credentials"),
+                        // The database may be away for a while; try again next time.
+                        Err(e) => tracing::warn!(error = ?e, "could not delete expired credentials"),
+                    },
+                }
+            }
+        });
+    }
+
     /// Binds `--admin-listen` and adds the Admin API task. Returns the bound address.
     pub async fn serve_admin(&mut self, args: &ServeArgs) -> anyhow::Result<SocketAddr> {
         let listener = TcpListener::bind(args.admin_listen)
@@ -127,7 +161,11 @@ impl ControlPlane {
         };
         let state = AdminState::new(self.store.clone(), self.node_id, config);
         let stats = state.stats().clone();
-        let router = AdminApi::new(state).router();
+        let mut api = AdminApi::new(state);
+        for (template, methods, handler) in self.admin_routes.drain(..) {
+            api = api.route(&template, &methods, handler);
+        }
+        let router = api.router();
         let shutdown = self.shutdown_signal();
         self.spawn("admin", async move {
             let listener = CountingListener {
@@ -309,6 +347,7 @@ pub fn init_logging(level: &str) -> anyhow::Result<()> {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut cp = ControlPlane::open(&args).await?;
     cp.serve_admin(&args).await?;
+    cp.purge_expired_credentials();
     tracing::info!(node_id = %cp.node_id(), version = crate::admin::PORTICO_VERSION, "control plane started");
     cp.run().await
 }

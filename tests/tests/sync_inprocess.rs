@@ -80,11 +80,20 @@ impl ControlPlane {
     }
 
     fn publish(&self, version: u64, config: &ConfigSet) -> EncodedSnapshot {
+        self.publish_with_plugins(version, config, BTreeMap::new())
+    }
+
+    fn publish_with_plugins(
+        &self,
+        version: u64,
+        config: &ConfigSet,
+        plugins: BTreeMap<String, String>,
+    ) -> EncodedSnapshot {
         let snapshot = EncodedSnapshot::encode(version, config).unwrap();
         self.publisher
             .send_replace(Some(Arc::new(PublishedSnapshot {
                 snapshot: snapshot.clone(),
-                plugins: BTreeMap::new(),
+                plugins,
             })));
         snapshot
     }
@@ -366,6 +375,34 @@ async fn a_data_plane_with_a_newer_minor_version_is_refused_and_shown_as_such() 
 }
 
 #[tokio::test]
+async fn a_configuration_using_a_plugin_the_data_plane_lacks_is_not_sent() {
+    let tls = shared_tls();
+    let cp = ControlPlane::start(&tls, fast_settings()).await;
+    let plugins = BTreeMap::from([("rate-limiting".to_string(), "0.1.0".to_string())]);
+    cp.publish_with_plugins(1, &config(2), plugins);
+    let prefix = tempfile::tempdir().unwrap();
+    let dp = DataPlane::start(dp_options(&tls, &cp, prefix.path())).await;
+    eventually("the CP shows the plugin set as incompatible", || {
+        cp.data_plane(dp.id).is_some_and(|s| {
+            s.sync_status == "plugin_set_incompatible"
+                && s.connected
+                && s.last_error.as_deref()
+                    == Some("configured rate-limiting plugin 0.1.0 is missing from data plane")
+        })
+    })
+    .await;
+    // The session stays up; the next configuration without the plugin is sent.
+    let v2 = cp.publish(2, &config(3));
+    eventually("the DP serves v2", || dp.serves(&v2)).await;
+    assert_eq!(*dp.recorder.seen.lock().unwrap(), [2]);
+    eventually("back to normal", || {
+        cp.data_plane(dp.id)
+            .is_some_and(|s| s.sync_status == "normal" && s.last_error.is_none())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_data_plane_with_another_shared_certificate_is_refused_on_both_sides() {
     let cp_tls = shared_tls();
     let cp = ControlPlane::start(&cp_tls, fast_settings()).await;
@@ -453,32 +490,8 @@ async fn a_silent_data_plane_is_dropped_after_the_heartbeat_timeout() {
         ..SyncServerSettings::default()
     };
     let cp = ControlPlane::start(&tls, settings).await;
-    let channel = data_plane::sync::connector::connect(
-        &cp.addr.to_string(),
-        MtlsMode::Shared,
-        tls.client_config().unwrap(),
-        None,
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
     let id = Uuid::new_v4();
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tx.send(DpMessage::Hello(Hello {
-        node_id: id,
-        hostname: "silent".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        labels: BTreeMap::new(),
-        plugins: Vec::new(),
-        serving: None,
-        capabilities: Vec::new(),
-        snapshot_formats: vec![1],
-    }))
-    .await
-    .unwrap();
-    let mut inbound = open_sync(channel, tokio_stream_from(rx), DEFAULT_MAX_MESSAGE_SIZE)
-        .await
-        .unwrap();
+    let (tx, mut inbound) = raw_session(&cp, &tls, id).await;
     eventually("registered", || {
         cp.data_plane(id).is_some_and(|s| s.connected)
     })
@@ -494,6 +507,80 @@ async fn a_silent_data_plane_is_dropped_after_the_heartbeat_timeout() {
         .unwrap()
         .unwrap();
     drop(tx);
+}
+
+/// A bare protocol client: says hello as `id`, then does only what the test does.
+async fn raw_session(
+    cp: &ControlPlane,
+    tls: &ClusterTls,
+    id: Uuid,
+) -> (
+    tokio::sync::mpsc::Sender<DpMessage>,
+    common::convert::grpc::CpStream,
+) {
+    let channel = data_plane::sync::connector::connect(
+        &cp.addr.to_string(),
+        MtlsMode::Shared,
+        tls.client_config().unwrap(),
+        None,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(DpMessage::Hello(Hello {
+        node_id: id,
+        hostname: "raw".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        labels: BTreeMap::new(),
+        plugins: Vec::new(),
+        serving: None,
+        capabilities: Vec::new(),
+        snapshot_formats: vec![1],
+    }))
+    .await
+    .unwrap();
+    let inbound = open_sync(channel, tokio_stream_from(rx), DEFAULT_MAX_MESSAGE_SIZE)
+        .await
+        .unwrap();
+    (tx, inbound)
+}
+
+/// A data plane that reconnects before its old session is over stays connected when the old
+/// session ends.
+#[tokio::test]
+async fn an_old_session_ending_does_not_disconnect_the_new_one() {
+    let tls = shared_tls();
+    let cp = ControlPlane::start(&tls, fast_settings()).await;
+    let id = Uuid::new_v4();
+    let (old_tx, old_inbound) = raw_session(&cp, &tls, id).await;
+    eventually("first session registered", || {
+        cp.data_plane(id).is_some_and(|s| s.connected)
+    })
+    .await;
+    let (new_tx, mut new_inbound) = raw_session(&cp, &tls, id).await;
+    // The Welcome of the new session proves its hello was handled.
+    assert!(matches!(
+        new_inbound.next().await,
+        Some(Ok(common::convert::CpMessage::Welcome(_)))
+    ));
+    let ended_before = cp.registry.sessions_ended();
+    drop(old_tx);
+    drop(old_inbound);
+    eventually("the old session ended", || {
+        cp.registry.sessions_ended() > ended_before
+    })
+    .await;
+    assert!(
+        cp.data_plane(id).unwrap().connected,
+        "the new session still owns the entry"
+    );
+    drop(new_tx);
+    drop(new_inbound);
+    eventually("gone after the new session ends", || {
+        cp.data_plane(id).is_some_and(|s| !s.connected)
+    })
+    .await;
 }
 
 fn tokio_stream_from<T: Send + 'static>(

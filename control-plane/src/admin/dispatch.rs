@@ -18,7 +18,7 @@ use super::context::Ctx;
 use super::error::ApiError;
 use super::query::Query;
 use super::reply::Reply;
-use super::routes::{CustomHandler, Endpoint, RouteTable, allow_header};
+use super::routes::{CustomHandler, Endpoint, Matched, RouteTable, allow_header};
 use super::state::AdminState;
 use super::{entity, meta, nested, schemas, tags, targets};
 
@@ -62,8 +62,13 @@ async fn handle(State(api): State<AdminApi>, request: Request) -> Response {
     let stats = api.state.stats().clone();
     stats.request_started();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let (status, extra, body) = match respond(&api, request).await {
+    let matched = api.routes.find(request.uri().path());
+    // Log the route template, not the path: paths can hold credentials (key-auth keys).
+    let route = matched
+        .as_ref()
+        .map_or("(no route)", |m| m.route.template.as_str())
+        .to_owned();
+    let (status, extra, body) = match respond(&api, matched, request).await {
         Ok((reply, extra)) => (reply.status, extra, reply.body),
         Err(error) => {
             let rendered = error.render();
@@ -75,7 +80,7 @@ async fn handle(State(api): State<AdminApi>, request: Request) -> Response {
     tracing::info!(
         target: "portico::admin::access",
         method = %method,
-        path = %path,
+        route = %route,
         status = status.as_u16(),
         latency_ms = latency as u64,
         "admin request"
@@ -124,7 +129,11 @@ fn token_matches(expected: &str, given: Option<&HeaderValue>) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn respond(api: &AdminApi, request: Request) -> Result<(Reply, HeaderMap), ApiError> {
+async fn respond(
+    api: &AdminApi,
+    matched: Option<Matched<'_>>,
+    request: Request,
+) -> Result<(Reply, HeaderMap), ApiError> {
     let (parts, request_body) = request.into_parts();
     let method = parts.method;
     if method != Method::OPTIONS
@@ -133,10 +142,7 @@ async fn respond(api: &AdminApi, request: Request) -> Result<(Reply, HeaderMap),
     {
         return Err(ApiError::Unauthorized);
     }
-    let matched = api
-        .routes
-        .find(parts.uri.path())
-        .ok_or(ApiError::NotFound)?;
+    let matched = matched.ok_or(ApiError::NotFound)?;
     let route = matched.route;
     if method == Method::OPTIONS {
         let allow = HeaderValue::from_str(&allow_header(route)).map_err(ApiError::internal)?;

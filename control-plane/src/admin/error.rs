@@ -232,6 +232,15 @@ impl ApiError {
     }
 }
 
+impl axum::response::IntoResponse for ApiError {
+    /// The bare error response (status and JSON body). The Admin API's dispatcher adds its
+    /// common headers; this is for handlers used outside it.
+    fn into_response(self) -> axum::response::Response {
+        let Rendered { status, body } = self.render();
+        (status, axum::Json(body)).into_response()
+    }
+}
+
 fn message(text: &str) -> Value {
     json!({ "message": text })
 }
@@ -289,6 +298,20 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_itself_as_a_response() {
+        use axum::response::IntoResponse as _;
+        let response = ApiError::MethodNotAllowed.into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+    }
 
     #[test]
     fn internal_errors_do_not_leak() {

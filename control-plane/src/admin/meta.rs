@@ -21,7 +21,7 @@ pub async fn root(ctx: &Ctx) -> Result<Reply, ApiError> {
     let state = &ctx.state;
     let catalog = state.catalog();
     let mut in_cluster: Vec<String> = Vec::new();
-    for plugin in list_all(state, EntityKind::Plugin, None).await? {
+    for plugin in list_all(state.store(), EntityKind::Plugin, None).await? {
         if let Some(name) = plugin.get("name").and_then(Value::as_str)
             && !in_cluster.iter().any(|n| n == name)
         {

@@ -28,6 +28,7 @@ mod schemas;
 mod state;
 mod tags;
 mod targets;
+pub mod ttl;
 
 pub use body::{DEFAULT_BODY_LIMIT, RequestBody};
 pub use context::Ctx;

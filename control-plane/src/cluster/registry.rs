@@ -43,6 +43,17 @@ pub struct DataPlaneStatus {
     /// Seconds until the entry is purged if the data plane stays away.
     pub ttl: u64,
     pub connected: bool,
+    /// Which session of this data plane owns the entry: a reconnected data plane's new
+    /// session must not be marked gone when its old session times out later.
+    #[serde(skip)]
+    session: u64,
+}
+
+/// Identifies one session of one data plane in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionKey {
+    pub id: Uuid,
+    session: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,6 +65,8 @@ pub struct CertDetails {
 #[derive(Debug, Clone)]
 pub struct DataPlaneRegistry {
     inner: Arc<RwLock<HashMap<Uuid, DataPlaneStatus>>>,
+    sessions: Arc<std::sync::atomic::AtomicU64>,
+    ended: Arc<std::sync::atomic::AtomicU64>,
     purge_delay: u64,
 }
 
@@ -67,6 +80,8 @@ impl DataPlaneRegistry {
     pub fn new(purge_delay_secs: u64) -> Self {
         DataPlaneRegistry {
             inner: Arc::default(),
+            sessions: Arc::default(),
+            ended: Arc::default(),
             purge_delay: purge_delay_secs,
         }
     }
@@ -94,8 +109,16 @@ impl DataPlaneRegistry {
         self.list().into_iter().find(|dp| dp.id == id)
     }
 
-    /// A data plane said hello.
-    pub(crate) fn hello(&self, hello: &Hello, ip: Option<IpAddr>, cert_expiry: Option<i64>) {
+    /// A data plane said hello: it now belongs to this session.
+    pub(crate) fn hello(
+        &self,
+        hello: &Hello,
+        ip: Option<IpAddr>,
+        cert_expiry: Option<i64>,
+    ) -> SessionKey {
+        let session = self
+            .sessions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = now_secs();
         let mut map = self.write();
         let created_at = map.get(&hello.node_id).map_or(now, |dp| dp.created_at);
@@ -119,12 +142,22 @@ impl DataPlaneRegistry {
                 },
                 ttl: self.purge_delay,
                 connected: true,
+                session,
             },
         );
+        SessionKey {
+            id: hello.node_id,
+            session,
+        }
     }
 
-    pub(crate) fn update(&self, id: Uuid, f: impl FnOnce(&mut DataPlaneStatus)) {
-        if let Some(dp) = self.write().get_mut(&id) {
+    /// Applies `f` if `key`'s session still owns the entry.
+    pub(crate) fn update(&self, key: SessionKey, f: impl FnOnce(&mut DataPlaneStatus)) {
+        if let Some(dp) = self
+            .write()
+            .get_mut(&key.id)
+            .filter(|dp| dp.session == key.session)
+        {
             let now = now_secs();
             dp.last_seen = now;
             dp.updated_at = now;
@@ -132,22 +165,30 @@ impl DataPlaneRegistry {
         }
     }
 
-    pub(crate) fn set_serving(&self, id: Uuid, serving: Option<ServedConfig>) {
-        self.update(id, |dp| {
+    pub(crate) fn set_serving(&self, key: SessionKey, serving: Option<ServedConfig>) {
+        self.update(key, |dp| {
             dp.config_hash = served_hash(serving);
             dp.config_version = serving.map_or(0, |s| s.version);
         });
     }
 
-    pub(crate) fn set_status(&self, id: Uuid, status: SyncStatus, error: Option<String>) {
-        self.update(id, |dp| {
+    pub(crate) fn set_status(&self, key: SessionKey, status: SyncStatus, error: Option<String>) {
+        self.update(key, |dp| {
             dp.sync_status = status.as_str();
             dp.last_error = error;
         });
     }
 
-    pub(crate) fn disconnected(&self, id: Uuid) {
-        self.update(id, |dp| dp.connected = false);
+    /// A session ended (whether or not it still owned its data plane's entry).
+    pub(crate) fn disconnected(&self, key: SessionKey) {
+        self.update(key, |dp| dp.connected = false);
+        self.ended
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// How many sessions have ended since start (for metrics and tests).
+    pub fn sessions_ended(&self) -> u64 {
+        self.ended.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Uuid, DataPlaneStatus>> {

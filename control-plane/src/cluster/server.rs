@@ -27,7 +27,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::compat::{Incompatible, check_plugins, check_version};
-use super::registry::DataPlaneRegistry;
+use super::registry::{DataPlaneRegistry, SessionKey};
 
 /// A configuration version ready to serve.
 #[derive(Debug)]
@@ -151,14 +151,14 @@ impl Session {
 
     async fn after_hello(self, hello: Hello, inbound: DpStream) {
         let remote = self.peer.remote_addr;
-        let node = hello.node_id;
         let expiry = self
             .peer
             .certificates
             .first()
             .and_then(cert_details)
             .map(|d| d.expiry_timestamp);
-        self.registry
+        let node = self
+            .registry
             .hello(&hello, remote.map(|a: SocketAddr| a.ip()), expiry);
 
         if let Err(refusal) = self.compatible(&hello) {
@@ -186,7 +186,7 @@ impl Session {
             return;
         }
         tracing::info!("data plane connected");
-        let end = self.serve(&hello, inbound).await;
+        let end = self.serve(node, &hello, inbound).await;
         tracing::info!("data plane session ended: {end}");
         self.registry.disconnected(node);
     }
@@ -234,8 +234,7 @@ impl Session {
     }
 
     /// The session's main loop; returns why it ended.
-    async fn serve(&self, hello: &Hello, mut inbound: DpStream) -> String {
-        let node = hello.node_id;
+    async fn serve(&self, node: SessionKey, hello: &Hello, mut inbound: DpStream) -> String {
         let mut sync = Sync {
             serving: hello.serving,
             sent: None,
@@ -244,7 +243,7 @@ impl Session {
         };
         let mut snapshots = self.snapshots.clone();
         let newest = snapshots.borrow_and_update().clone();
-        self.consider(hello, &mut sync, newest);
+        self.consider(node, hello, &mut sync, newest);
         let mut heartbeat = tokio::time::interval_at(
             Instant::now() + self.settings.heartbeat_interval,
             self.settings.heartbeat_interval,
@@ -257,7 +256,7 @@ impl Session {
                         return "the control plane is shutting down".into();
                     }
                     let newest = snapshots.borrow_and_update().clone();
-                    self.consider(hello, &mut sync, newest);
+                    self.consider(node, hello, &mut sync, newest);
                 }
                 permit = self.tx.reserve(), if sync.pending.is_some() && !sync.in_flight => {
                     let Ok(permit) = permit else {
@@ -292,7 +291,7 @@ impl Session {
                             }
                             // What the data plane serves may have changed: re-decide.
                             if let Some(pending) = sync.pending.take() {
-                                self.consider(hello, &mut sync, Some(pending));
+                                self.consider(node, hello, &mut sync, Some(pending));
                             }
                         }
                     }
@@ -322,13 +321,18 @@ impl Session {
     }
 
     /// Decides whether `newest` must be sent.
-    fn consider(&self, hello: &Hello, sync: &mut Sync, newest: Option<Arc<PublishedSnapshot>>) {
+    fn consider(
+        &self,
+        node: SessionKey,
+        hello: &Hello,
+        sync: &mut Sync,
+        newest: Option<Arc<PublishedSnapshot>>,
+    ) {
         let Some(newest) = newest else { return };
         let hash = newest.snapshot.hash;
         if sync.serving.map(|s| s.hash) == Some(hash) {
             sync.pending = None;
-            self.registry
-                .set_status(hello.node_id, SyncStatus::Normal, None);
+            self.registry.set_status(node, SyncStatus::Normal, None);
             return;
         }
         if sync.sent == Some(hash) {
@@ -341,14 +345,13 @@ impl Session {
                 e.reason
             );
             sync.pending = None;
-            self.registry
-                .set_status(hello.node_id, e.status, Some(e.reason));
+            self.registry.set_status(node, e.status, Some(e.reason));
             return;
         }
         sync.pending = Some(newest);
     }
 
-    fn handle(&self, node: Uuid, sync: &mut Sync, message: DpMessage) -> Result<(), String> {
+    fn handle(&self, node: SessionKey, sync: &mut Sync, message: DpMessage) -> Result<(), String> {
         match message {
             DpMessage::Hello(_) => return Err("data plane sent a second hello; closing".into()),
             DpMessage::Ack(ack) => {

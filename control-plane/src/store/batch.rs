@@ -6,6 +6,7 @@ use common::model::EntityKind;
 use sqlx::AnyConnection;
 use uuid::Uuid;
 
+use super::bulk::insert_many;
 use super::error::plain;
 use super::sql::{Backend, Sql, ident};
 use super::version::{Change, ChangeOp, ChangeSet, commit_changes};
@@ -64,6 +65,35 @@ async fn apply(
     }
 }
 
+/// Applies `ops` in order; runs of inserts of one kind go in a few rows per statement.
+async fn apply_all(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ops: &[WriteOp],
+    changes: &mut ChangeSet,
+) -> Result<(), StoreError> {
+    let mut rest = ops;
+    while let Some(op) = rest.first() {
+        if let WriteOp::Insert { kind, .. } = op {
+            let run: Vec<&Entity> = rest
+                .iter()
+                .map_while(|op| match op {
+                    WriteOp::Insert { kind: k, entity } if k == kind => Some(entity),
+                    _ => None,
+                })
+                .collect();
+            if run.len() > 1 {
+                insert_many(conn, backend, *kind, &run, changes).await?;
+                rest = &rest[run.len()..];
+                continue;
+            }
+        }
+        apply(conn, backend, op, changes).await?;
+        rest = &rest[1..];
+    }
+    Ok(())
+}
+
 /// Deletes every entity (children first), recording each deletion.
 async fn wipe_all(
     conn: &mut AnyConnection,
@@ -120,9 +150,7 @@ impl Store {
                     if wipe {
                         wipe_all(&mut tx, backend, &mut changes).await?;
                     }
-                    for op in ops {
-                        apply(&mut tx, backend, op, &mut changes).await?;
-                    }
+                    apply_all(&mut tx, backend, ops, &mut changes).await?;
                     commit_changes(&mut tx, backend, &changes).await
                 }
                 .await;

@@ -166,12 +166,15 @@ impl Store {
             ));
         }
         let backend = self.backend();
+        // The inner query picks the page on plain columns; only its rows are converted to
+        // text (Postgres would otherwise render every row's JSON before sorting, when the
+        // planner has no statistics yet, e.g. right after an import).
         let mut sql = Sql::new(backend);
         sql.push("SELECT ")
             .push(&backend.as_text("id"))
             .push(", ")
             .push(&backend.as_text("entity"))
-            .push(" FROM ")
+            .push(" FROM (SELECT \"id\", \"entity\" FROM ")
             .push(&ident(kind.name()))
             .push(" WHERE 1 = 1");
         if let Some(offset) = &query.offset {
@@ -197,7 +200,9 @@ impl Store {
         }
         // One row more than asked tells whether there is a next page.
         let limit = i64::try_from(query.size.saturating_add(1)).unwrap_or(i64::MAX);
-        sql.push(" ORDER BY \"id\" LIMIT ").int(limit);
+        sql.push(" ORDER BY \"id\" LIMIT ")
+            .int(limit)
+            .push(") page ORDER BY \"id\"");
         self.deadline(self.op_timeout(), async move {
             let rows = sql.query().fetch_all(self.pool()).await.map_err(plain)?;
             let more = rows.len() > query.size;

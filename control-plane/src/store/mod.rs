@@ -15,11 +15,13 @@
 //! `version` (counter, change log, notifications), `snapshot`, `error`.
 
 mod batch;
+mod bulk;
 mod connect;
 mod error;
 mod layout;
 mod list;
 mod read;
+mod rows;
 mod snapshot;
 mod sql;
 mod tags;

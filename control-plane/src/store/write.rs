@@ -11,7 +11,10 @@ use sqlx::{AnyConnection, Row as _};
 use uuid::Uuid;
 
 use super::error::{DbFailure, classify, id_from_detail, plain};
-use super::layout::{self, ColumnValue, ConstraintMeaning, Layout};
+use super::layout::{self, ConstraintMeaning};
+use super::rows::{
+    RowData, bind_column, extract, id_array_inserts, push_insert_head, push_values, tag_inserts,
+};
 use super::sql::{Backend, Sql, ident};
 use super::version::{ChangeOp, ChangeSet};
 use super::{Entity, StoreError};
@@ -21,47 +24,6 @@ pub(crate) enum WriteMode {
     Insert,
     Upsert,
     Update,
-}
-
-/// Everything a row write needs, extracted (and shape-checked) before touching the database.
-struct RowData<'e> {
-    layout: &'static Layout,
-    id: Uuid,
-    created_at: i64,
-    columns: Vec<ColumnValue>,
-    tags: Vec<String>,
-    id_arrays: Vec<Vec<Uuid>>,
-    entity: &'e Entity,
-}
-
-fn extract(kind: EntityKind, entity: &Entity) -> Result<RowData<'_>, StoreError> {
-    let layout = layout::layout(kind);
-    let columns = layout
-        .columns
-        .iter()
-        .map(|c| layout::column_value(kind, entity, c))
-        .collect::<Result<_, _>>()?;
-    let id_arrays = layout
-        .id_arrays
-        .iter()
-        .map(|a| layout::id_array(kind, entity, a.reference.field))
-        .collect::<Result<_, _>>()?;
-    Ok(RowData {
-        layout,
-        id: layout::entity_id(kind, entity)?,
-        created_at: layout::created_at(entity),
-        columns,
-        tags: layout::entity_tags(kind, entity)?,
-        id_arrays,
-        entity,
-    })
-}
-
-fn bind_column(sql: &mut Sql, value: &ColumnValue) {
-    match value {
-        ColumnValue::Text(v) => sql.text(v.clone()),
-        ColumnValue::Uuid(v) => sql.uuid(*v),
-    };
 }
 
 /// Writes one entity. `Update` fails with `NotFound` when no row has the id.
@@ -74,26 +36,12 @@ pub(crate) async fn write_entity(
     changes: &mut ChangeSet,
 ) -> Result<(), StoreError> {
     let row = extract(kind, entity)?;
-    let json = serde_json::Value::Object(entity.clone()).to_string();
     let l = row.layout;
     let mut sql = Sql::new(backend);
     match mode {
         WriteMode::Insert | WriteMode::Upsert => {
-            sql.push("INSERT INTO ")
-                .push(&ident(l.table))
-                .push(" (\"id\", \"created_at\"");
-            for c in &l.columns {
-                sql.push(", ").push(&ident(&c.name));
-            }
-            sql.push(", \"entity\") VALUES (")
-                .id(row.id)
-                .push(", ")
-                .int(row.created_at);
-            for v in &row.columns {
-                sql.push(", ");
-                bind_column(&mut sql, v);
-            }
-            sql.push(", ").json(json).push(")");
+            push_insert_head(&mut sql, l);
+            push_values(&mut sql, &row);
             if mode == WriteMode::Upsert {
                 sql.push(
                     " ON CONFLICT (\"id\") DO UPDATE SET \"created_at\" = excluded.\"created_at\"",
@@ -115,7 +63,7 @@ pub(crate) async fn write_entity(
                 bind_column(&mut sql, v);
             }
             sql.push(", \"entity\" = ")
-                .json(json)
+                .json(row.json.clone())
                 .push(" WHERE \"id\" = ")
                 .id(row.id);
         }
@@ -169,37 +117,10 @@ async fn insert_side_rows(
     kind: EntityKind,
     row: &RowData<'_>,
 ) -> Result<(), StoreError> {
-    if !row.tags.is_empty() {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO tags (kind, entity_id, tag) VALUES ");
-        for (i, tag) in row.tags.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .str(kind.name())
-                .push(", ")
-                .id(row.id)
-                .push(", ")
-                .str(tag)
-                .push(")");
-        }
+    for sql in tag_inserts(|| Sql::new(backend), &[row]) {
         sql.query().execute(&mut *conn).await.map_err(plain)?;
     }
-    for (array, ids) in row.layout.id_arrays.iter().zip(&row.id_arrays) {
-        if ids.is_empty() {
-            continue;
-        }
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO ")
-            .push(&ident(&array.table))
-            .push(" (owner_id, referenced_id) VALUES ");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(").id(row.id).push(", ").id(*id).push(")");
-        }
+    for sql in id_array_inserts(|| Sql::new(backend), &[row]) {
         if let Err(e) = sql.query().execute(&mut *conn).await {
             return Err(explain_write_failure(conn, backend, kind, row, e).await);
         }
@@ -226,7 +147,7 @@ async fn exists(
         .is_some())
 }
 
-async fn explain_write_failure(
+pub(crate) async fn explain_write_failure(
     conn: &mut AnyConnection,
     backend: Backend,
     kind: EntityKind,
@@ -392,7 +313,10 @@ pub(crate) fn delete_entity<'a>(
     })
 }
 
-async fn exec(conn: &mut AnyConnection, statement: &'static str) -> Result<(), StoreError> {
+pub(crate) async fn exec(
+    conn: &mut AnyConnection,
+    statement: &'static str,
+) -> Result<(), StoreError> {
     sqlx::query(statement)
         .execute(&mut *conn)
         .await

@@ -170,4 +170,87 @@ async fn other_credentials(api: &Api) {
     );
 }
 
-admin_tests!(key_auth, other_credentials);
+/// key-auth `ttl`: shown as the seconds remaining; an expired credential is gone for the
+/// Admin API and deleted by the purge `serve` runs; a write without `ttl` clears it.
+async fn key_auth_ttl(api: &Api) {
+    let bob = api.create("/consumers", json!({"username": "bob"})).await;
+    let cred = api
+        .post(
+            "/consumers/bob/key-auth",
+            json!({"key": "short-lived", "ttl": 100}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert!(matches!(cred["ttl"].as_i64(), Some(99..=100)), "{cred}");
+    let fetched = api.get("/key-auths/short-lived").await.expect(200).clone();
+    assert!(
+        matches!(fetched["ttl"].as_i64(), Some(98..=100)),
+        "{fetched}"
+    );
+    let form = api
+        .form(
+            Method::POST,
+            "/consumers/bob/key-auth",
+            "key=form-ttl&ttl=50",
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert!(matches!(form["ttl"].as_i64(), Some(49..=50)), "{form}");
+    for bad in [json!(-1), json!(1.5), json!("abc"), json!(100_000_001)] {
+        let body = api
+            .post("/consumers/bob/key-auth", json!({"ttl": bad}))
+            .await
+            .expect(400)
+            .clone();
+        assert_eq!(
+            body["message"],
+            "invalid option (ttl: must be an integer between 0 and 1e+08)"
+        );
+    }
+    // A PATCH without ttl leaves the credential without expiry (as Kong's does).
+    let patched = api
+        .patch("/key-auths/short-lived", json!({"tags": ["x"]}))
+        .await
+        .expect(200)
+        .clone();
+    assert!(patched.get("ttl").is_none(), "{patched}");
+
+    // An expired credential, stored as if created a while ago.
+    let mut old = common::schema::catalog()
+        .insert(
+            common::model::EntityKind::KeyAuthCredential,
+            json!({"key": "expired", "consumer": {"id": id(&bob)}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    let past = old["created_at"].as_i64().unwrap() - 1000;
+    old.insert("created_at".into(), json!(past));
+    old.insert("ttl".into(), json!(10));
+    let kind = common::model::EntityKind::KeyAuthCredential;
+    api.store.store.insert(kind, &old).await.unwrap();
+    api.get("/key-auths/expired").await.expect(404);
+    api.get(&format!("/key-auths/{}", old["id"].as_str().unwrap()))
+        .await
+        .expect(404);
+    let keys: Vec<Value> = api.get("/consumers/bob/key-auth").await.json["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c["key"].clone())
+        .collect();
+    assert!(!keys.contains(&json!("expired")), "{keys:?}");
+    let purged = control_plane::admin::ttl::purge_expired(&api.store.store)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    api.post("/consumers/bob/key-auth", json!({"key": "expired"}))
+        .await
+        .expect(201);
+}
+
+admin_tests!(key_auth, other_credentials, key_auth_ttl);

@@ -147,15 +147,23 @@ async fn schemas(api: &Api) {
         api.get("/schemas/not-present").await.expect(404),
         &json!({"message": "No entity named 'not-present'"})
     );
-    let body = api
-        .get("/schemas/plugins/key-auth")
-        .await
-        .expect(200)
-        .clone();
-    assert!(body["fields"].is_array());
-    assert!(
-        body.to_string().contains("\"default\":[]") || body.to_string().contains("\"default\":[\"")
-    );
+    let names = api.get("/plugins/enabled").await.json["enabled_plugins"].clone();
+    for name in names.as_array().cloned().unwrap_or_default() {
+        let name = name.as_str().unwrap_or_default();
+        let body = api
+            .get(&format!("/schemas/plugins/{name}"))
+            .await
+            .expect(200)
+            .clone();
+        assert!(body["fields"].is_array(), "{name}");
+        assert!(body["entity_checks"].is_array(), "{name}");
+    }
+    let res = api.get("/schemas/plugins/request-transformer").await;
+    res.expect(200);
+    assert!(!res.text.contains("\"entity_checks\":{"));
+    assert!(!res.text.contains("\"fields\":{"));
+    assert!(res.text.contains("\"default\":[]"));
+    assert!(!res.text.contains("\"default\":{}"));
     assert_eq!(
         api.get("/schemas/plugins/foobar").await.expect(404),
         &json!({"message": "No plugin named 'foobar'"})

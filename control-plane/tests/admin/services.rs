@@ -385,7 +385,64 @@ async fn delete_refused_while_routes_reference(api: &Api) {
     api.get(&format!("/services/{sid}")).await.expect(200);
 }
 
+/// §0 cascades and restrictions: a service takes its plugins along; a certificate that a
+/// service uses as its client certificate cannot be deleted.
+async fn cascades_and_restrictions(api: &Api) {
+    let svc = api
+        .create(
+            "/services",
+            json!({"name": "with-plugin", "host": "x.test"}),
+        )
+        .await;
+    let plugin = api
+        .post("/services/with-plugin/plugins", json!({"name": "cors"}))
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(api.delete("/services/with-plugin").await.status, 204);
+    api.get(&format!("/plugins/{}", id(&plugin)))
+        .await
+        .expect(404);
+    api.get(&format!("/services/{}", id(&svc)))
+        .await
+        .expect(404);
+
+    let rsa = crate::fixtures::rsa();
+    let cert = api
+        .create("/certificates", json!({"cert": rsa.cert, "key": rsa.key}))
+        .await;
+    let svc = api
+        .create(
+            "/services",
+            json!({"url": "https://x.test", "client_certificate": {"id": id(&cert)}}),
+        )
+        .await;
+    assert_eq!(
+        api.get(&format!("/services/{}/client_certificate", id(&svc)))
+            .await
+            .expect(200)["id"],
+        cert["id"]
+    );
+    assert_eq!(
+        api.delete(&format!("/certificates/{}", id(&cert)))
+            .await
+            .expect(400)["message"],
+        "an existing 'services' entity references this 'certificates' entity"
+    );
+    assert_eq!(
+        api.delete(&format!("/services/{}", id(&svc))).await.status,
+        204
+    );
+    assert_eq!(
+        api.delete(&format!("/certificates/{}", id(&cert)))
+            .await
+            .status,
+        204
+    );
+}
+
 admin_tests!(
+    cascades_and_restrictions,
     create_in_every_encoding,
     url_shorthand_and_invalid_input,
     malformed_json,

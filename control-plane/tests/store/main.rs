@@ -5,6 +5,7 @@
 
 mod fixtures;
 
+mod bulk;
 mod cascades;
 mod cli;
 mod concurrency;

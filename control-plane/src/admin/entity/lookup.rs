@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::admin::error::ApiError;
 use crate::admin::state::AdminState;
-use crate::store::{Entity, ListQuery, Scope};
+use crate::admin::ttl;
+use crate::store::{Entity, ListQuery, Scope, Store};
 
 /// What a URL segment names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,13 +75,15 @@ pub async fn find(
     scope: Option<Scope>,
 ) -> Result<Option<Entity>, ApiError> {
     let store = state.store();
-    Ok(match key {
+    let found = match key {
         UrlKey::Id(id) => store.get(kind, *id).await?,
         UrlKey::Field(_, name) if kind == EntityKind::Certificate => {
             store.certificate_by_sni(name).await?
         }
         UrlKey::Field(field, value) => store.get_by_field(kind, field, value, scope).await?,
-    })
+    };
+    // An entity whose ttl ran out is gone as far as the Admin API is concerned.
+    Ok(found.filter(|e| !ttl::expired(e)))
 }
 
 /// Parses and looks up in one step.
@@ -168,7 +171,7 @@ pub async fn resolve_foreign(
 
 /// Every entity of `kind` (within `scope`), reading page by page.
 pub async fn list_all(
-    state: &AdminState,
+    store: &Store,
     kind: EntityKind,
     scope: Option<Scope>,
 ) -> Result<Vec<Entity>, ApiError> {
@@ -176,7 +179,7 @@ pub async fn list_all(
     let mut query = ListQuery::new(1000);
     query.scope = scope;
     loop {
-        let page = state.store().list(kind, &query).await?;
+        let page = store.list(kind, &query).await?;
         out.extend(page.data);
         match page.next {
             Some(next) => query.offset = Some(next),

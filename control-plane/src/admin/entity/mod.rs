@@ -28,12 +28,14 @@ pub fn key_field(kind: EntityKind) -> &'static str {
     }
 }
 
-/// An entity as the Admin API shows it: certificates carry their SNI names.
+/// An entity as the Admin API shows it: certificates carry their SNI names, credentials
+/// with a ttl the seconds remaining.
 pub async fn render(
     state: &AdminState,
     kind: EntityKind,
-    mut entity: Entity,
+    entity: Entity,
 ) -> Result<Value, ApiError> {
+    let mut entity = super::ttl::shown(entity);
     if kind == EntityKind::Certificate {
         let names = state.store().sni_names(id_of(&entity)?).await?;
         entity.insert("snis".into(), json!(names));
@@ -69,7 +71,9 @@ pub async fn list(
     let page = ctx.state.store().list(kind, &query).await?;
     let mut data = Vec::with_capacity(page.data.len());
     for entity in page.data {
-        data.push(render(&ctx.state, kind, entity).await?);
+        if !super::ttl::expired(&entity) {
+            data.push(render(&ctx.state, kind, entity).await?);
+        }
     }
     let next = page.next.map(|offset| {
         let token = offset.token();

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::lookup::{foreign_id, id_of, list_all, reference, resolve_foreign};
 use crate::admin::error::ApiError;
 use crate::admin::state::AdminState;
+use crate::admin::ttl;
 use crate::store::{Entity, Scope, WriteOp};
 
 /// Which write.
@@ -39,7 +40,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn response(&self) -> Value {
-        Value::Object(self.entity.clone())
+        Value::Object(ttl::shown(self.entity.clone()))
     }
 }
 
@@ -50,9 +51,10 @@ pub async fn prepare(
     mut input: Map<String, Value>,
     mode: Mode<'_>,
 ) -> Result<Prepared, ApiError> {
+    let ttl = ttl::take(state, kind, &mut input)?;
     resolve_foreign(state, kind, &mut input).await?;
     let catalog = state.catalog();
-    let entity = match mode {
+    let mut entity = match mode {
         Mode::Insert => catalog.insert(kind, input.clone())?,
         Mode::Upsert(existing) => catalog.upsert(kind, input.clone(), existing)?,
         Mode::Update(existing) => {
@@ -64,6 +66,7 @@ pub async fn prepare(
             catalog.update(kind, input.clone(), &current)?
         }
     };
+    ttl::apply(&mut entity, ttl, matches!(mode, Mode::Update(_)));
     match kind {
         EntityKind::Plugin => check_plugin_protocols(state, &input, &entity, mode).await?,
         EntityKind::Certificate => check_snis_are_free(state, &entity).await?,
@@ -150,7 +153,7 @@ async fn sni_operations(
         Vec::new()
     } else {
         list_all(
-            state,
+            state.store(),
             EntityKind::Sni,
             Some(Scope {
                 field: "certificate",
@@ -259,7 +262,7 @@ async fn check_plugin_protocols(
         }
     } else if let Some(service_id) = foreign_id(plugin, "service") {
         let routes = list_all(
-            state,
+            state.store(),
             EntityKind::Route,
             Some(Scope {
                 field: "service",
