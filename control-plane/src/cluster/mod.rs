@@ -16,5 +16,8 @@ pub mod listener;
 pub mod registry;
 pub mod server;
 
+#[cfg(test)]
+mod tests;
+
 pub use registry::{DataPlaneRegistry, DataPlaneStatus};
-pub use server::{PublishedSnapshot, SnapshotSource, SyncServer, SyncServerSettings};
+pub use server::{PublishError, PublishedSnapshot, SnapshotSource, SyncServer, SyncServerSettings};

@@ -38,6 +38,36 @@ pub struct PublishedSnapshot {
     pub plugins: BTreeMap<String, String>,
 }
 
+/// Why a configuration could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Invalid(#[from] common::snapshot::VerifyError),
+    #[error(transparent)]
+    Encode(#[from] common::snapshot::EncodeError),
+}
+
+impl PublishedSnapshot {
+    /// Checks `config` (the same structural checks a data plane runs, so a snapshot that
+    /// every data plane would refuse is never published), encodes it once as `version`, and
+    /// records the plugins it uses; `plugin_version` is the control plane's version of a
+    /// plugin (Portico's bundled plugins share Portico's version).
+    pub fn build(
+        version: u64,
+        config: &common::snapshot::ConfigSet,
+        plugin_version: impl Fn(&str) -> String,
+    ) -> Result<PublishedSnapshot, PublishError> {
+        config.verify()?;
+        let snapshot = EncodedSnapshot::encode(version, config)?;
+        let plugins = config
+            .plugins
+            .iter()
+            .map(|p| (p.name.clone(), plugin_version(&p.name)))
+            .collect();
+        Ok(PublishedSnapshot { snapshot, plugins })
+    }
+}
+
 /// Where sessions get the newest configuration from. `None` until the first snapshot is
 /// built. Dropping the sender ends every session (the control plane is shutting down).
 pub type SnapshotSource = watch::Receiver<Option<Arc<PublishedSnapshot>>>;
