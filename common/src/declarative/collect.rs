@@ -42,14 +42,7 @@ pub(crate) struct Item {
 
 /// Kong entity types Portico does not implement: an empty list of them is accepted (tools
 /// emit `vaults: []`), anything else is refused with a clear message.
-const UNSUPPORTED_KINDS: &[&str] = &[
-    "workspaces",
-    "vaults",
-    "key_sets",
-    "keys",
-    "filter_chains",
-    "parameters",
-];
+const UNSUPPORTED_KINDS: &[&str] = &["workspaces", "vaults", "key_sets", "keys", "filter_chains"];
 
 /// The kinds that may be nested in `parent`, with the foreign field that points back.
 pub(crate) fn nested_kinds(parent: EntityKind) -> Vec<(EntityKind, &'static str)> {
@@ -83,7 +76,9 @@ impl<'a> Collect<'a> {
     /// Collects the entity lists of the document (keys that are not metadata).
     pub(crate) fn document(&mut self, doc: &Map<String, Value>) {
         for (key, value) in doc {
-            if key.starts_with('_') || EntityKind::from_name(key).is_some() {
+            // `parameters` holds Kong's node parameters (`cluster_id`), which
+            // `kong config db_export` writes; they are not configuration.
+            if key.starts_with('_') || key == "parameters" || EntityKind::from_name(key).is_some() {
                 continue;
             }
             let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty);

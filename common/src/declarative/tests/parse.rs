@@ -440,3 +440,44 @@ pub(super) fn indent(text: &str) -> String {
 /// A self-signed certificate and its key (the test pair of the schema tests).
 pub(super) const CERT: &str = include_str!("../../schema/tests/fixtures/rsa-cert.pem");
 pub(super) const KEY: &str = include_str!("../../schema/tests/fixtures/rsa-key.pem");
+
+#[test]
+fn kong_db_export_files_load() {
+    // The flat shape `kong config db_export` writes: top-level references as ids, explicit
+    // nulls, timestamps, `_transform: false`, Kong's node `parameters`.
+    let d = ok(r#"
+_format_version: "2.1"
+_transform: false
+parameters:
+- created_at: ~
+  key: cluster_id
+  value: 36ad7d46-b95c-44f6-a79e-edb1f33baaf7
+upstreams:
+- name: upstreama
+  algorithm: round-robin
+  hash_on: none
+  hash_on_header: ~
+  created_at: 1618602527
+  slots: 10000
+  tags: ~
+  id: ab0060c9-7830-415a-9a84-d2d5dd76a04c
+targets:
+- upstream: ab0060c9-7830-415a-9a84-d2d5dd76a04c
+  target: 127.0.0.1:6664
+  created_at: 1618602543.967
+  weight: 50
+  tags: ~
+  id: d72fa60a-31d3-436a-a4cb-a35444618a7a
+"#);
+    let upstream = &of(&d, EntityKind::Upstream)[0];
+    assert_eq!(
+        upstream["created_at"], 1618602527,
+        "given creation times are kept"
+    );
+    let target = &of(&d, EntityKind::Target)[0];
+    assert_eq!(
+        target["upstream"],
+        json!({"id": "ab0060c9-7830-415a-9a84-d2d5dd76a04c"})
+    );
+    assert_eq!(target["weight"], 50);
+}
