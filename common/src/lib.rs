@@ -3,6 +3,8 @@
 //! - [`model`]: typed Kong entities and the static metadata of each kind.
 //! - [`schema`]: Kong's entity and plugin schemas, validation, defaults, PATCH merging,
 //!   form coercion and Kong's error shapes.
+//! - [`declarative`]: Kong's declarative configuration (`kong.yml`): parse, validate,
+//!   flatten, render.
 //! - [`snapshot`]: the configuration at one version, its canonical encoding, hash and checks.
 //! - [`cluster_tls`]: mTLS between control plane and data planes (shared and pki modes).
 //! - [`convert`]: the CP<->DP protocol's domain messages and their protobuf conversion.
@@ -12,6 +14,7 @@
 
 pub mod cluster_tls;
 pub mod convert;
+pub mod declarative;
 pub mod model;
 pub mod schema;
 pub mod snapshot;

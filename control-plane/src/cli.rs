@@ -102,7 +102,9 @@ pub struct CertsGenerateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Load a declarative file into the database, all or nothing.
+    /// Replace the stored configuration with a declarative file (kong.yml, YAML or JSON),
+    /// all or nothing: every error is listed and nothing changes unless the whole file is
+    /// valid. Importing what is already stored changes nothing.
     Import(ConfigImportArgs),
     /// Write the stored configuration as declarative YAML to standard output.
     Export(DatabaseArgs),
@@ -143,9 +145,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::init_logging(&args.log_level)?;
             runtime()?.block_on(crate::serve::serve(args))
         }
-        Command::Config { .. } => {
-            anyhow::bail!("this command is not available in this build yet")
-        }
+        Command::Config {
+            command: ConfigCommand::Import(args),
+        } => runtime()?.block_on(crate::declarative::import_command(&args)),
+        Command::Config {
+            command: ConfigCommand::Export(args),
+        } => runtime()?.block_on(crate::declarative::export_command(&args)),
     }
 }
 

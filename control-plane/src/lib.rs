@@ -5,5 +5,6 @@ pub mod admin;
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod declarative;
 pub mod serve;
 pub mod store;

@@ -137,6 +137,12 @@ impl Errors {
         Lua::Table(table)
     }
 
+    /// The whole table in Lua syntax, as `pl.pretty.write(t, "")` writes it (Kong's
+    /// `declarative config is invalid: {services={{host="required field missing"}}}`).
+    pub fn to_lua_compact(&self) -> String {
+        lua_pretty(&self.to_lua(), "")
+    }
+
     /// The flattened message parts, as Kong's `schema_violation` builds them: entity
     /// errors first, then fields in sorted order, one level of nesting spelled with dots.
     pub fn message_parts(&self) -> Vec<String> {
