@@ -269,3 +269,97 @@ async fn error_default_type_setting_applies_without_accept() {
         "An invalid response was received from the upstream server"
     );
 }
+
+/// Reads until the server closes the connection (true) or `deadline` passes (false).
+async fn closed_within(stream: &mut tokio::net::TcpStream, deadline: Duration) -> (bool, String) {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let result = tokio::time::timeout(deadline, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    (result.is_ok(), String::from_utf8_lossy(&out).into_owned())
+}
+
+#[tokio::test]
+async fn slow_clients_are_timed_out() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let config = ConfigSet {
+        routes: vec![route_paths(Some(&svc), &["/"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let settings = ProxySettings {
+        client_header_timeout: Duration::from_millis(300),
+        client_body_timeout: Duration::from_millis(300),
+        ..ProxySettings::default()
+    };
+    let proxy = TestProxy::start_with(config, settings).await;
+
+    // Headers that never finish: the connection is closed.
+    let mut stream = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n")
+        .await
+        .unwrap();
+    let (closed, _) = closed_within(&mut stream, Duration::from_secs(10)).await;
+    assert!(
+        closed,
+        "a client that never finishes its headers is disconnected"
+    );
+
+    // A body that stops arriving: 408 Request timeout.
+    let mut stream = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: slow.test\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let (closed, response) = closed_within(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed || !response.is_empty());
+    assert_eq!(raw_status(&response), Some(408), "{response}");
+    assert!(response.contains("Request timeout"), "{response}");
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn conflicting_framing_cannot_smuggle_a_request() {
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let mut streamed = route_paths(Some(&svc), &["/"]);
+    streamed.request_buffering = false;
+    let config = ConfigSet {
+        routes: vec![streamed],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    // Content-Length says 4, chunked says empty: a proxy and an upstream that disagree
+    // would see "GET /smuggled" as a second request.
+    let out = raw(
+        proxy.http,
+        b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+    assert!(!out.contains("/smuggled"), "{out}");
+    assert_eq!(upstream.requests(), 1, "{out}");
+    assert_eq!(raw_status(&out), Some(200), "{out}");
+    let body = &out[out.find("\r\n\r\n").unwrap() + 4..];
+    let json_start = body.find('{').unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&body[json_start..=body.rfind('}').unwrap()]).unwrap();
+    assert_eq!(json["request_uri"], "/first");
+    assert!(
+        json["headers"]["content-length"].is_null() || json["headers"]["content-length"] == "0"
+    );
+}

@@ -197,3 +197,50 @@ async fn graceful_shutdown_finishes_requests_in_flight() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn requests_abandoned_by_the_client_are_still_accounted() {
+    let up = Upstream::echo().await;
+    let mut svc = service(&format!("http://127.0.0.1:{}", up.port()));
+    svc.name = Some("abandoned".into());
+    let config = ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &["gone.test"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let addr = proxy.http;
+    let request = tokio::spawn(async move {
+        client::send(addr, get("/delay/2000", "gone.test").body(empty()).unwrap()).await
+    });
+    // Wait until the upstream has the request, then drop the client connection.
+    portico_tests::process::eventually(Duration::from_secs(10), "upstream request", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
+    request.abort();
+    let status = proxy.status;
+    portico_tests::process::eventually(
+        Duration::from_secs(10),
+        "a 499 in the metrics",
+        || async move {
+            let text = client::send(status, get("/metrics", "localhost").body(empty()).unwrap())
+                .await
+                .ok()?
+                .text();
+            text.lines()
+                .any(|l| {
+                    l.starts_with("kong_http_requests_total")
+                        && l.contains(r#"service="abandoned""#)
+                        && l.contains(r#"code="499""#)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let json = status_get(&proxy, "/status").await.json();
+    assert_eq!(
+        json["server"]["connections_writing"], 0,
+        "no request left in flight"
+    );
+}

@@ -61,8 +61,11 @@ pub async fn handle(
     // One runtime for the whole request, however long it takes.
     let runtime = shared.runtime.load();
     let (mut parts, body) = req.into_parts();
-    let mut ctx = RequestContext::new(conn, parts.version, parts.method.clone());
     shared.request_started();
+    let ctx = RequestContext::new(conn, parts.version, parts.method.clone());
+    // Owns the context from now on: if this future is dropped (client gone), its drop
+    // still runs the log phase and the metrics.
+    let mut completion = Completion::new(ctx, runtime.clone(), shared.clone());
     let upgrade = if h::is_websocket_upgrade(&parts.headers) {
         parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
     } else {
@@ -77,12 +80,11 @@ pub async fn handle(
             && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1"),
         upgrade,
     };
-    let mut response = process(&shared, &runtime, &mut ctx, &mut parts, body, &mut facts).await;
-    finish_headers(&shared, &runtime, &mut ctx, &facts, &mut response);
+    let ctx = &mut completion.ctx;
+    let mut response = process(&shared, &runtime, ctx, &mut parts, body, &mut facts).await;
+    finish_headers(&shared, &runtime, ctx, &facts, &mut response);
     ctx.status = response.status().as_u16();
-    response
-        .body_mut()
-        .set_completion(Completion::new(ctx, runtime, shared));
+    response.body_mut().set_completion(completion);
     Ok(response)
 }
 
@@ -473,14 +475,12 @@ async fn process(
     if facts.te_trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }
-    let client_ip_text = ctx.client_ip.to_string();
-    if let Ok(v) = HeaderValue::from_str(&client_ip_text) {
-        headers.insert(h::X_REAL_IP.clone(), v);
-    }
+    let client_ip = ip_header(ctx.client_ip);
     let xff = match &client_xff {
         Some(prev) => h::append_token(Some(prev), &peer_ip.to_string()),
-        None => HeaderValue::from_str(&client_ip_text).unwrap_or(HeaderValue::from_static("")),
+        None => client_ip.clone(),
     };
+    headers.insert(h::X_REAL_IP.clone(), client_ip);
     headers.insert(h::X_FORWARDED_FOR.clone(), xff);
     headers.insert(h::X_FORWARDED_PROTO.clone(), forwarded_proto);
     set_or_remove(&mut headers, &h::X_FORWARDED_HOST, forwarded_host);
@@ -579,6 +579,18 @@ async fn process(
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
     let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
+}
+
+/// An IP address as a header value, formatted without a heap-allocated `String`.
+fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        usize::try_from(cursor.position()).unwrap_or(0)
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 fn set_or_remove(headers: &mut HeaderMap, name: &http::HeaderName, value: Option<HeaderValue>) {

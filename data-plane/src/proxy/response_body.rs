@@ -21,7 +21,9 @@ use super::context::RequestContext;
 use super::upstream::H1Conn;
 use crate::runtime::Runtime;
 
-/// End-of-request work: runs exactly once, when dropped.
+/// End-of-request work: runs exactly once, when dropped. Created when the request starts,
+/// so it also runs when the client goes away before a response exists (the request is
+/// then logged with nginx's status 499).
 pub struct Completion {
     pub ctx: RequestContext,
     pub runtime: Arc<Runtime>,
@@ -29,20 +31,25 @@ pub struct Completion {
     body_filter: bool,
 }
 
+/// nginx's "client closed request".
+const CLIENT_CLOSED: u16 = 499;
+
 impl Completion {
     pub fn new(ctx: RequestContext, runtime: Arc<Runtime>, shared: Arc<Shared>) -> Completion {
-        let body_filter = runtime.plugins().wants_body_filter(&ctx);
         Completion {
             ctx,
             runtime,
             shared,
-            body_filter,
+            body_filter: false,
         }
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
+        if self.ctx.status == 0 {
+            self.ctx.status = CLIENT_CLOSED;
+        }
         self.runtime.plugins().log(&self.ctx);
         self.shared.request_finished(&self.ctx, &self.runtime);
     }
@@ -126,7 +133,12 @@ impl ProxyBody {
         }
     }
 
-    pub fn set_completion(&mut self, completion: Completion) {
+    /// Attaches the request's completion; the response is final at this point.
+    pub fn set_completion(&mut self, mut completion: Completion) {
+        completion.body_filter = completion
+            .runtime
+            .plugins()
+            .wants_body_filter(&completion.ctx);
         self.completion = Some(Box::new(completion));
     }
 

@@ -201,12 +201,17 @@ impl Pool {
         {
             return;
         }
+        let now = Instant::now();
         let mut idle = lock(&self.idle);
         let list = idle.entry(conn.key).or_default();
-        // Drop connections idle for too long (oldest first), then bound the pool.
+        // Entries are pushed in time order: expired ones are at the front.
         let timeout = self.settings.idle_timeout;
         if !timeout.is_zero() {
-            list.retain(|c| c.since.elapsed() <= timeout && !c.send.is_closed());
+            let expired = list
+                .iter()
+                .take_while(|c| now.duration_since(c.since) > timeout)
+                .count();
+            list.drain(..expired);
         }
         if list.len() >= self.settings.pool_size {
             list.remove(0);
@@ -215,7 +220,7 @@ impl Pool {
             send: conn.send,
             ctl: conn.ctl,
             requests: conn.requests,
-            since: Instant::now(),
+            since: now,
         });
     }
 
