@@ -96,6 +96,32 @@ pub struct ServeArgs {
     /// file's content, reloads it; an invalid file keeps the running configuration.
     #[arg(long, env = "PORTICO_DECLARATIVE_CONFIG")]
     pub declarative_config: Option<PathBuf>,
+    /// Hybrid mode: control plane address(es), `host:port[,host:port]`, tried in turn.
+    #[arg(long, env = "PORTICO_CLUSTER_CONTROL_PLANE", value_delimiter = ',')]
+    pub cluster_control_plane: Vec<String>,
+    /// Cluster mTLS mode: `shared` (one certificate for all nodes) or `pki` (a CA).
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_MTLS",
+        default_value = "shared",
+        value_name = "shared|pki"
+    )]
+    pub cluster_mtls: common::cluster_tls::MtlsMode,
+    /// This node's cluster certificate (PEM).
+    #[arg(long, env = "PORTICO_CLUSTER_CERT")]
+    pub cluster_cert: Option<PathBuf>,
+    /// The key of --cluster-cert (PEM).
+    #[arg(long, env = "PORTICO_CLUSTER_CERT_KEY")]
+    pub cluster_cert_key: Option<PathBuf>,
+    /// pki mode: the CA that signed the control plane's certificate (PEM).
+    #[arg(long, env = "PORTICO_CLUSTER_CA_CERT")]
+    pub cluster_ca_cert: Option<PathBuf>,
+    /// The name the control plane's certificate must carry (default: the host dialed).
+    #[arg(long, env = "PORTICO_CLUSTER_SERVER_NAME")]
+    pub cluster_server_name: Option<String>,
+    /// Labels reported to the control plane: `key:value,key:value`.
+    #[arg(long, env = "PORTICO_CLUSTER_DP_LABELS", default_value = "")]
+    pub cluster_dp_labels: String,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "PORTICO_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -272,39 +298,113 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ))
         .map_err(|e| anyhow::anyhow!(e))?;
         let runtime = RuntimeHandle::new(env)?;
-        // Standalone mode: the file must be valid to start (like Kong); later reloads that
-        // fail keep the running configuration.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut watcher = None;
-        if let Some(path) = &args.declarative_config {
-            let source = DeclarativeSource::new(path, runtime.clone());
-            source.reload().await?;
-            tracing::info!(path = %path.display(), "serving the declarative configuration");
-            let mut stop = stop_rx.clone();
-            watcher = Some(tokio::spawn(source.watch(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })));
-        }
         std::fs::create_dir_all(&args.prefix).map_err(|e| {
             anyhow::anyhow!("cannot create --prefix {}: {e}", args.prefix.display())
         })?;
+        let node_id = crate::sync::node_id::load_or_create(&args.prefix)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stop = stop_rx.clone();
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }
+        };
+        let mut background = Vec::new();
+        if let Some(path) = &args.declarative_config {
+            if !args.cluster_control_plane.is_empty() {
+                anyhow::bail!(
+                    "--declarative-config and --cluster-control-plane exclude each other"
+                );
+            }
+            // Standalone mode: the file must be valid to start (like Kong); later reloads
+            // that fail keep the running configuration.
+            let source = DeclarativeSource::new(path, runtime.clone());
+            source.reload().await?;
+            tracing::info!(path = %path.display(), "serving the declarative configuration");
+            background.push(tokio::spawn(source.watch(stopped())));
+        } else if !args.cluster_control_plane.is_empty() {
+            let client = cluster_client(&args, node_id, runtime.clone())?;
+            background.push(tokio::spawn(client.run(stopped())));
+        } else {
+            tracing::warn!(
+                "no --declarative-config and no --cluster-control-plane: serving nothing"
+            );
+        }
         let config = NodeConfig {
             proxy_listen: args.proxy_listen.0,
             proxy_listen_tls: args.proxy_listen_tls.0,
             status_listen: args.status_listen.0,
             settings,
-            node_id: crate::sync::node_id::load_or_create(&args.prefix)?.to_string(),
+            node_id: node_id.to_string(),
         };
         let node = Node::start(config, runtime).await?;
         wait_for_termination().await;
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stop_tx.send(true);
-        if let Some(w) = watcher {
-            let _ = w.await;
+        for task in background {
+            let _ = task.await;
         }
         node.shutdown(Duration::from_secs(9)).await;
         Ok(())
     })
+}
+
+/// Hybrid mode: the sync client, after serving the cached configuration (if any) so the
+/// node is useful before it reaches a control plane.
+fn cluster_client(
+    args: &ServeArgs,
+    node_id: uuid::Uuid,
+    runtime: RuntimeHandle,
+) -> anyhow::Result<crate::sync::SyncClient> {
+    use crate::sync::{NodeInfo, RuntimeApplier, SnapshotCache, SyncClient, SyncClientSettings};
+    let (Some(cert), Some(key)) = (&args.cluster_cert, &args.cluster_cert_key) else {
+        anyhow::bail!("--cluster-control-plane needs --cluster-cert and --cluster-cert-key");
+    };
+    let tls = common::cluster_tls::ClusterTls::load(
+        args.cluster_mtls,
+        cert,
+        key,
+        args.cluster_ca_cert.as_deref(),
+    )?;
+    let mut labels = std::collections::BTreeMap::new();
+    for pair in args
+        .cluster_dp_labels
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (k, v) = pair
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--cluster-dp-labels: '{pair}' is not key:value"))?;
+        labels.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let applier = RuntimeApplier::new(runtime, Some(SnapshotCache::new(&args.prefix)));
+    let serving = applier.restore_from_cache();
+    let node = NodeInfo {
+        node_id,
+        hostname: hostname(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        labels,
+        // No plugins are compiled into this build yet.
+        plugins: Vec::new(),
+    };
+    let mut settings = SyncClientSettings::new(
+        args.cluster_control_plane.clone(),
+        tls.mode(),
+        tls.client_config()?,
+        node,
+    );
+    settings.server_name = args.cluster_server_name.clone();
+    Ok(SyncClient::new(settings, applier, serving))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 async fn wait_for_termination() {

@@ -183,7 +183,10 @@ impl DataPlane {
                 command.arg(flag).arg(addr.to_string());
             }
         }
-        command.arg("--prefix").arg(prefix.path()).args(extra);
+        if !extra.contains(&"--prefix") {
+            command.arg("--prefix").arg(prefix.path());
+        }
+        command.args(extra);
         let log = prefix.path().join("portico-dp.log");
         let process = Process::spawn_logged(command, "portico-dp", Some(&log));
         let mut dp = DataPlane {
