@@ -223,13 +223,12 @@ pub fn miss(k: usize, n: usize) -> Probe {
     }
 }
 
-/// The calling thread's CPU time in nanoseconds (first field of
-/// `/proc/thread-self/schedstat`: time spent running). On a shared, loaded machine this is the
-/// figure that stays meaningful, while wall-clock time also counts the time other processes
-/// held the CPU. `None` where the file does not exist.
-pub fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
+/// The calling thread's CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`). On a shared,
+/// loaded machine this is the figure that stays meaningful, while wall-clock time also counts
+/// the time other processes held the CPU.
+pub fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
 }
 
 /// `count` hit probes spread over the routes of a mix of `n`, and `count` miss probes.
@@ -245,6 +244,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn thread_cpu_time_advances_with_work() {
+        let before = thread_cpu_ns();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(thread_cpu_ns() > before, "{x}");
+    }
 
     // The benchmark measures what it says: hits hit their own route, misses match nothing.
     #[test]

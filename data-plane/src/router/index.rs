@@ -195,6 +195,11 @@ pub struct Index {
     pub wildcards_leading: HashMap<String, Vec<u32>>,
     /// `example.*[:port]`: wildcard ids by "example".
     pub wildcards_trailing: HashMap<String, Vec<u32>>,
+    /// The last label of every leading wildcard's literal ("com" for `*.example.com`) and the
+    /// first label of every trailing one ("example" for `example.*`): a host whose last and
+    /// first labels are in neither set matches no wildcard, which one lookup each tells.
+    pub wildcard_last_labels: HashSet<String>,
+    pub wildcard_first_labels: HashSet<String>,
     pub hostless: Partition,
     /// Plain route hosts written with port 80 (resp. 443), without it: Kong's host "hit"
     /// also looks up "host:default-port", and this answers that without building the string.
@@ -299,9 +304,18 @@ impl<'e> IndexBuilder<'e> {
                                 (id, pos as u32),
                                 PartitionBuilder::default(),
                             ));
+                            let literal = pattern.literal.as_str();
                             let map = match pattern.kind {
-                                WildcardKind::Leading => &mut index.wildcards_leading,
-                                WildcardKind::Trailing => &mut index.wildcards_trailing,
+                                WildcardKind::Leading => {
+                                    let last = literal.rsplit('.').next().unwrap_or(literal);
+                                    index.wildcard_last_labels.insert(last.to_string());
+                                    &mut index.wildcards_leading
+                                }
+                                WildcardKind::Trailing => {
+                                    let first = literal.split('.').next().unwrap_or(literal);
+                                    index.wildcard_first_labels.insert(first.to_string());
+                                    &mut index.wildcards_trailing
+                                }
                             };
                             map.entry(pattern.literal.clone()).or_default().push(wid);
                             *v.insert(wid)
@@ -328,6 +342,8 @@ impl Index {
             wildcards: Vec::new(),
             wildcards_leading: HashMap::new(),
             wildcards_trailing: HashMap::new(),
+            wildcard_last_labels: HashSet::new(),
+            wildcard_first_labels: HashSet::new(),
             hostless: Partition::default(),
             hosts_on_port_80: HashSet::new(),
             hosts_on_port_443: HashSet::new(),

@@ -297,14 +297,23 @@ fn for_each_matching_wildcard(index: &Index, name: &str, port: &str, mut f: impl
             }
         }
     };
+    let last_label = name.rsplit('.').next().unwrap_or(name);
+    let first_label = name.split('.').next().unwrap_or(name);
+    let leading = index.wildcard_last_labels.contains(last_label);
+    let trailing = index.wildcard_first_labels.contains(first_label);
+    if !leading && !trailing {
+        return;
+    }
     for (i, b) in name.bytes().enumerate() {
         if b != b'.' {
             continue;
         }
-        if i > 0 {
+        if leading && i > 0 {
             check(index.wildcards_leading.get(&name[i + 1..]));
         }
-        check(index.wildcards_trailing.get(&name[..i]));
+        if trailing {
+            check(index.wildcards_trailing.get(&name[..i]));
+        }
     }
 }
 
