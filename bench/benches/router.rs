@@ -69,23 +69,32 @@ fn measure(f: impl FnOnce()) -> (f64, f64) {
     (wall, thread_cpu_ns().saturating_sub(cpu) as f64)
 }
 
-/// Median (wall, CPU) time per lookup over batches of lookups cycling through `set`.
-fn median_match_ns(router: &Router, set: &[Probe]) -> (f64, f64) {
-    let per_batch = 2_000;
-    let samples: Vec<(f64, f64)> = (0..101)
-        .map(|_| {
-            let (wall, cpu) = measure(|| {
-                for k in 0..per_batch {
-                    black_box(set[k % set.len()].find(router).is_some());
-                }
-            });
-            (wall / per_batch as f64, cpu / per_batch as f64)
-        })
-        .collect();
-    (
-        median(samples.iter().map(|s| s.0).collect()),
-        median(samples.iter().map(|s| s.1).collect()),
-    )
+/// Lookup statistics over `set`, cycled through: the median and p99 of lookups timed one by
+/// one (a lookup preempted by another process lands in the tail, not in the median), and
+/// the mean thread CPU time per lookup.
+struct LookupStats {
+    median_ns: f64,
+    p99_ns: f64,
+    mean_cpu_ns: f64,
+}
+
+fn lookup_stats(router: &Router, set: &[Probe]) -> LookupStats {
+    let n = 200_000;
+    let mut samples = Vec::with_capacity(n);
+    let cpu = thread_cpu_ns();
+    for k in 0..n {
+        let p = &set[k % set.len()];
+        let start = Instant::now();
+        black_box(p.find(router).is_some());
+        samples.push(start.elapsed().as_nanos() as f64);
+    }
+    let mean_cpu_ns = thread_cpu_ns().saturating_sub(cpu) as f64 / n as f64;
+    samples.sort_by(f64::total_cmp);
+    LookupStats {
+        median_ns: samples[n / 2],
+        p99_ns: samples[n * 99 / 100],
+        mean_cpu_ns,
+    }
 }
 
 /// Median (wall, CPU) time of one build, in milliseconds.
@@ -108,12 +117,10 @@ fn median_build_ms(n: usize, runs: usize) -> (f64, f64) {
 }
 
 fn print_summary() {
+    println!("\nrouter summary (route mix: bench/README.md)");
     println!(
-        "\nrouter summary: medians, wall-clock / thread CPU time (route mix: bench/README.md)"
-    );
-    println!(
-        "{:>8}  {:>21}  {:>21}  {:>21}",
-        "routes", "build (ms)", "match hit (ns)", "match miss (ns)"
+        "{:>8}  {:>19}  {:>30}  {:>30}",
+        "routes", "build ms wall/cpu", "hit ns median/p99/mean-cpu", "miss ns median/p99/mean-cpu"
     );
     for n in SIZES {
         let router = build(n);
@@ -122,12 +129,18 @@ fn print_summary() {
         for p in hits.iter().chain(&misses) {
             black_box(p.find(&router));
         }
-        let (hit_wall, hit_cpu) = median_match_ns(&router, &hits);
-        let (miss_wall, miss_cpu) = median_match_ns(&router, &misses);
+        let hit = lookup_stats(&router, &hits);
+        let miss = lookup_stats(&router, &misses);
         let (build_wall, build_cpu) = median_build_ms(n, if n >= 100_000 { 3 } else { 11 });
         println!(
-            "{n:>8}  {build_wall:>9.1} / {build_cpu:>9.1}  {hit_wall:>9.0} / {hit_cpu:>9.0}  \
-             {miss_wall:>9.0} / {miss_cpu:>9.0}"
+            "{n:>8}  {build_wall:>9.1}/{build_cpu:<9.1}  {:>10.0}/{:<8.0}/{:<10.0}  \
+             {:>10.0}/{:<8.0}/{:<10.0}",
+            hit.median_ns,
+            hit.p99_ns,
+            hit.mean_cpu_ns,
+            miss.median_ns,
+            miss.p99_ns,
+            miss.mean_cpu_ns
         );
     }
 }
