@@ -73,14 +73,38 @@ pub enum CertsCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CertsGenerateArgs {
-    /// Output directory.
+    /// Output directory (created if missing; an existing directory is fine as long as no
+    /// file would be overwritten).
     #[arg(long)]
     pub out: PathBuf,
+    /// `shared`: one certificate for the control plane and every data plane
+    /// (cluster.crt, cluster.key). `pki`: a CA and one certificate per node (ca.crt, ca.key,
+    /// cp.crt, cp.key, NAME.crt, NAME.key).
+    #[arg(long, default_value = "shared", value_name = "shared|pki")]
+    pub mode: common::cluster_tls::MtlsMode,
+    /// A data plane to issue a certificate for (pki mode); repeat once per data plane.
+    #[arg(long = "dp", value_name = "NAME")]
+    pub dp: Vec<String>,
+    /// An extra name (DNS name or IP address) for the control plane certificate, besides
+    /// localhost, 127.0.0.1 and ::1; repeat as needed.
+    #[arg(long = "cp-host", value_name = "NAME")]
+    pub cp_host: Vec<String>,
+    /// Validity of the certificates, in days.
+    #[arg(long, default_value_t = common::cluster_tls::generate::DEFAULT_VALIDITY_DAYS)]
+    pub days: u32,
+    /// Start the validity this many days in the past (tests use it for expired certificates).
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub backdate_days: u32,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Load a declarative file into the database, all or nothing.
+    /// Replace the stored configuration with a declarative file (kong.yml, YAML or JSON),
+    /// all or nothing: every error is listed and nothing changes unless the whole file is
+    /// valid. Importing what is already stored changes nothing.
     Import(ConfigImportArgs),
     /// Write the stored configuration as declarative YAML to standard output.
     Export(DatabaseArgs),
@@ -108,11 +132,30 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(_)
-        | Command::Migrate(_)
-        | Command::Certs { .. }
-        | Command::Config { .. } => {
-            anyhow::bail!("this command is not available in this build yet")
+        Command::Migrate(args) => runtime()?.block_on(crate::store::migrate_command(&args)),
+        Command::Certs {
+            command: CertsCommand::Generate(args),
+        } => {
+            for path in crate::certs::generate(&args)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
         }
+        Command::Serve(args) => {
+            crate::serve::init_logging(&args.log_level)?;
+            runtime()?.block_on(crate::serve::serve(args))
+        }
+        Command::Config {
+            command: ConfigCommand::Import(args),
+        } => runtime()?.block_on(crate::declarative::import_command(&args)),
+        Command::Config {
+            command: ConfigCommand::Export(args),
+        } => runtime()?.block_on(crate::declarative::export_command(&args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

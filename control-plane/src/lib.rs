@@ -2,4 +2,9 @@
 //! export, cluster certificates and the snapshot stream to data planes.
 
 pub mod admin;
+pub mod certs;
 pub mod cli;
+pub mod cluster;
+pub mod declarative;
+pub mod serve;
+pub mod store;

@@ -1,10 +1,19 @@
-//! Command-line interface of `portico-dp`. Every flag also reads `PORTICO_<NAME>`.
+//! Command-line interface of `portico-dp`. Every flag also reads `PORTICO_<NAME>`; names
+//! follow Kong's `kong.conf` keys.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::node::{Node, NodeConfig};
+use crate::proxy::settings::{
+    EnabledHeaders, ErrorDefaultType, KeepaliveSettings, ProxySettings, TrustedIps,
+    parse_port_maps, parse_real_ip_header,
+};
+use crate::runtime::{CompileEnv, RuntimeHandle};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,17 +36,58 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// A listen address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Listen(None));
+    }
+    s.parse::<SocketAddr>()
+        .map(|a| Listen(Some(a)))
+        .map_err(|_| format!("'{s}' is not an address (IP:PORT) or 'off'"))
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("'{other}' is not on/off")),
+    }
+}
+
+/// nginx time syntax: `60`, `60s`, `500ms`, `2m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("'{s}': unknown time unit '{unit}'")),
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Plain HTTP proxy address (HTTP/1.1 and h2c).
-    #[arg(long, env = "PORTICO_PROXY_LISTEN", default_value = "0.0.0.0:8000")]
-    pub proxy_listen: SocketAddr,
-    /// TLS proxy address (HTTP/1.1 and HTTP/2 by ALPN).
-    #[arg(long, env = "PORTICO_PROXY_LISTEN_TLS", default_value = "0.0.0.0:8443")]
-    pub proxy_listen_tls: SocketAddr,
-    /// Status API address: /status, /status/ready, /metrics.
-    #[arg(long, env = "PORTICO_STATUS_LISTEN", default_value = "127.0.0.1:8100")]
-    pub status_listen: SocketAddr,
+    /// Plain HTTP proxy address (HTTP/1.1 and h2c), or `off`.
+    #[arg(long, env = "PORTICO_PROXY_LISTEN", default_value = "0.0.0.0:8000", value_parser = parse_listen)]
+    pub proxy_listen: Listen,
+    /// TLS proxy address (HTTP/1.1 and HTTP/2 by ALPN), or `off`.
+    #[arg(long, env = "PORTICO_PROXY_LISTEN_TLS", default_value = "0.0.0.0:8443", value_parser = parse_listen)]
+    pub proxy_listen_tls: Listen,
+    /// Status API address (/status, /status/ready, /metrics), or `off`.
+    #[arg(long, env = "PORTICO_STATUS_LISTEN", default_value = "127.0.0.1:8100", value_parser = parse_listen)]
+    pub status_listen: Listen,
     /// Directory for the node id and the cached configuration.
     #[arg(long, env = "PORTICO_PREFIX", default_value = ".portico")]
     pub prefix: PathBuf,
@@ -47,6 +97,125 @@ pub struct ServeArgs {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "PORTICO_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Tokio worker threads serving traffic; 0 uses one per CPU.
+    #[arg(long, env = "PORTICO_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+    /// Comma-separated IPs / CIDR blocks whose X-Forwarded-* and real-IP headers are trusted.
+    #[arg(long, env = "PORTICO_TRUSTED_IPS", default_value = "")]
+    pub trusted_ips: String,
+    /// Header carrying the client address when the peer is trusted (or `proxy_protocol`).
+    #[arg(long, env = "PORTICO_REAL_IP_HEADER", default_value = "X-Real-IP")]
+    pub real_ip_header: String,
+    /// Skip trusted addresses from the right of the real-IP header (on/off).
+    #[arg(long, env = "PORTICO_REAL_IP_RECURSIVE", default_value = "off", value_parser = parse_on_off)]
+    pub real_ip_recursive: bool,
+    /// Headers added to client responses: Server, Via, X-Kong-*-Latency,
+    /// X-Kong-Upstream-Status, X-Kong-Request-Id, server_tokens, latency_tokens, or off.
+    #[arg(
+        long,
+        env = "PORTICO_HEADERS",
+        default_value = "server_tokens, latency_tokens, X-Kong-Request-Id"
+    )]
+    pub headers: String,
+    /// Headers added to upstream requests: X-Kong-Request-Id or off.
+    #[arg(
+        long,
+        env = "PORTICO_HEADERS_UPSTREAM",
+        default_value = "X-Kong-Request-Id"
+    )]
+    pub headers_upstream: String,
+    /// Error body type when the request has no Accept header: text/plain, text/html,
+    /// application/json or application/xml.
+    #[arg(long, env = "PORTICO_ERROR_DEFAULT_TYPE", default_value = "text/plain")]
+    pub error_default_type: String,
+    /// Answer `Kong-Debug: 1` requests with Kong-Route-*/Kong-Service-* headers (on/off).
+    #[arg(long, env = "PORTICO_ALLOW_DEBUG_HEADER", default_value = "off", value_parser = parse_on_off)]
+    pub allow_debug_header: bool,
+    /// `HOST_PORT:LISTEN_PORT,...`: the port announced in X-Forwarded-Port per listen port.
+    #[arg(long, env = "PORTICO_PORT_MAPS", default_value = "")]
+    pub port_maps: String,
+    /// Idle upstream connections kept per address/TLS/SNI; 0 disables keep-alive.
+    #[arg(
+        long,
+        env = "PORTICO_UPSTREAM_KEEPALIVE_POOL_SIZE",
+        default_value_t = 512
+    )]
+    pub upstream_keepalive_pool_size: usize,
+    /// Requests per upstream connection before it is closed; 0 is unlimited.
+    #[arg(
+        long,
+        env = "PORTICO_UPSTREAM_KEEPALIVE_MAX_REQUESTS",
+        default_value_t = 10_000
+    )]
+    pub upstream_keepalive_max_requests: u64,
+    /// Seconds an idle upstream connection is kept; 0 keeps it indefinitely.
+    #[arg(
+        long,
+        env = "PORTICO_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT",
+        default_value_t = 60
+    )]
+    pub upstream_keepalive_idle_timeout: u64,
+    /// Trust store for verifying upstream certificates when a service has no
+    /// ca_certificates: `system` and/or comma-separated PEM files.
+    #[arg(
+        long,
+        env = "PORTICO_LUA_SSL_TRUSTED_CERTIFICATE",
+        default_value = "system"
+    )]
+    pub lua_ssl_trusted_certificate: String,
+    /// Time allowed to receive request headers (also the idle keep-alive timeout).
+    #[arg(long, env = "PORTICO_NGINX_HTTP_CLIENT_HEADER_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub nginx_http_client_header_timeout: Duration,
+    /// Time allowed between two reads of a request body.
+    #[arg(long, env = "PORTICO_NGINX_HTTP_CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub nginx_http_client_body_timeout: Duration,
+}
+
+impl ServeArgs {
+    /// The proxy settings these flags describe, or every invalid value explained.
+    pub fn proxy_settings(&self) -> anyhow::Result<ProxySettings> {
+        let mut errors = Vec::new();
+        let mut settings = ProxySettings::default();
+        match TrustedIps::parse(&self.trusted_ips) {
+            Ok(t) => settings.trusted_ips = t,
+            Err(e) => errors.push(format!("--trusted-ips: {e}")),
+        }
+        match parse_real_ip_header(&self.real_ip_header) {
+            Ok(r) => settings.real_ip_source = r,
+            Err(e) => errors.push(format!("--real-ip-header: {e}")),
+        }
+        settings.real_ip_recursive = self.real_ip_recursive;
+        match EnabledHeaders::parse(&self.headers) {
+            Ok(h) => settings.headers = h,
+            Err(e) => errors.push(format!("--headers: {e}")),
+        }
+        match self.headers_upstream.trim().to_ascii_lowercase().as_str() {
+            "x-kong-request-id" => settings.upstream_request_id = true,
+            "off" | "" => settings.upstream_request_id = false,
+            other => errors.push(format!("--headers-upstream: invalid value '{other}'")),
+        }
+        match ErrorDefaultType::parse(&self.error_default_type) {
+            Ok(t) => settings.error_default_type = t,
+            Err(e) => errors.push(format!("--error-default-type: {e}")),
+        }
+        settings.allow_debug_header = self.allow_debug_header;
+        match parse_port_maps(&self.port_maps) {
+            Ok(m) => settings.port_maps = m,
+            Err(e) => errors.push(format!("--port-maps: {e}")),
+        }
+        settings.keepalive = KeepaliveSettings {
+            pool_size: self.upstream_keepalive_pool_size,
+            max_requests: self.upstream_keepalive_max_requests,
+            idle_timeout: Duration::from_secs(self.upstream_keepalive_idle_timeout),
+        };
+        settings.client_header_timeout = self.nginx_http_client_header_timeout;
+        settings.client_body_timeout = self.nginx_http_client_body_timeout;
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            anyhow::bail!("{}", errors.join("\n"))
+        }
+    }
 }
 
 /// Parses the command line, runs the command, and maps failure to a message and exit code 1.
@@ -63,6 +232,109 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(_) => anyhow::bail!("serve is not available in this build yet"),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_level);
+    let settings = args.proxy_settings()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if args.worker_threads > 0 {
+        builder.worker_threads(args.worker_threads);
+    }
+    let rt = builder.enable_all().build()?;
+    rt.block_on(async move {
+        let env = CompileEnv::new(&crate::runtime::env_settings(
+            &args.lua_ssl_trusted_certificate,
+        ))
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let runtime = RuntimeHandle::new(env)?;
+        if let Some(path) = &args.declarative_config {
+            anyhow::bail!(
+                "--declarative-config {}: declarative configuration loading is not available in \
+                 this build yet",
+                path.display()
+            );
+        }
+        std::fs::create_dir_all(&args.prefix).map_err(|e| {
+            anyhow::anyhow!("cannot create --prefix {}: {e}", args.prefix.display())
+        })?;
+        let config = NodeConfig {
+            proxy_listen: args.proxy_listen.0,
+            proxy_listen_tls: args.proxy_listen_tls.0,
+            status_listen: args.status_listen.0,
+            settings,
+            node_id: crate::sync::node_id::load_or_create(&args.prefix)?.to_string(),
+        };
+        let node = Node::start(config, runtime).await?;
+        wait_for_termination().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        node.shutdown(Duration::from_secs(9)).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; use SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_nginx_syntax() {
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn listen_accepts_off() {
+        assert_eq!(parse_listen("off"), Ok(Listen(None)));
+        assert!(parse_listen("127.0.0.1:1").is_ok_and(|l| l.0.is_some()));
+        assert!(parse_listen("nope").is_err());
+    }
+
+    #[test]
+    fn invalid_settings_are_all_reported() {
+        let cli = Cli::try_parse_from([
+            "portico-dp",
+            "serve",
+            "--trusted-ips",
+            "bogus",
+            "--headers",
+            "nope",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command;
+        let err = args.proxy_settings().expect_err("invalid").to_string();
+        assert!(
+            err.contains("--trusted-ips") && err.contains("--headers"),
+            "{err}"
+        );
     }
 }

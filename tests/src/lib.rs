@@ -1,1 +1,20 @@
-//! Black-box test harness.
+//! Test harness shared by the black-box and in-process tests under `tests/tests/`.
+//!
+//! - [`process`]: find and run the real `portico-dp` / `portico-cp` binaries on ephemeral
+//!   ports, poll them with deadlines, kill them on drop.
+//! - [`proxy`]: an in-process data-plane node serving a compiled runtime.
+//! - [`upstream`]: in-process upstream servers (a `mock_upstream`-like echo, custom
+//!   handlers, TLS).
+//! - [`client`]: one-shot HTTP/1.1, HTTP/2 and raw TCP clients.
+//! - [`entities`], [`certs`]: Kong entities with Kong's defaults, test certificates.
+//! - [`admin`]: a `portico-cp serve` process and requests to its Admin API.
+//! - [`forwarder`]: a TCP forwarder the test cuts and restores (a dependency going away).
+
+pub mod admin;
+pub mod certs;
+pub mod client;
+pub mod entities;
+pub mod forwarder;
+pub mod process;
+pub mod proxy;
+pub mod upstream;

@@ -240,3 +240,43 @@ fn welcome_requires_heartbeat_timing() {
         ConvertError::Missing("welcome.heartbeat_timeout_millis")
     );
 }
+
+/// Random bytes decoded as protobuf and converted: either error is fine, a panic is not.
+#[test]
+fn arbitrary_wire_bytes_never_panic() {
+    use prost::Message;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(11);
+    // Start from real messages so the mutations reach deep fields, plus pure noise.
+    let seeds: Vec<Vec<u8>> = vec![
+        proto::DataPlaneMessage::from(DpMessage::Hello(hello())).encode_to_vec(),
+        proto::ControlPlaneMessage::from(CpMessage::Snapshot(
+            EncodedSnapshot::encode(1, &sample::config_with_routes(2)).unwrap(),
+        ))
+        .encode_to_vec(),
+    ];
+    for round in 0..3000 {
+        let mut bytes = if round % 3 == 2 {
+            (0..rng.random_range(0..200))
+                .map(|_| rng.random())
+                .collect()
+        } else {
+            seeds[round % 2].clone()
+        };
+        if !bytes.is_empty() {
+            for _ in 0..rng.random_range(1..6) {
+                let i = rng.random_range(0..bytes.len());
+                bytes[i] = rng.random();
+            }
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+        }
+        if let Ok(m) = proto::DataPlaneMessage::decode(&bytes[..]) {
+            let _ = DpMessage::try_from(m);
+        }
+        if let Ok(m) = proto::ControlPlaneMessage::decode(&bytes[..])
+            && let Ok(CpMessage::Snapshot(s)) = CpMessage::try_from(m)
+        {
+            let _ = s.decode().map(|c| c.verify());
+        }
+    }
+}

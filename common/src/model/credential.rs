@@ -11,6 +11,8 @@ pub struct KeyAuthCredential {
     pub id: Uuid,
     pub consumer: ForeignRef,
     pub key: String,
+    /// Kong's `ttl`: the credential expires this many seconds after `created_at` (the
+    /// Admin API shows the seconds remaining, and deletes it once expired).
     #[serde(default)]
     pub ttl: Option<i64>,
     #[serde(default)]

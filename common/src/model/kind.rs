@@ -32,6 +32,14 @@ pub enum OnDelete {
     Restrict,
 }
 
+/// A field holding an array of ids of `references` (Kong: `services.ca_certificates`).
+/// Deleting a referenced entity is refused while any array still names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdArrayReference {
+    pub field: &'static str,
+    pub references: EntityKind,
+}
+
 /// A foreign-key field of an entity: `field` holds `{"id": ...}` of `references`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForeignKey {
@@ -195,6 +203,17 @@ impl EntityKind {
         }
     }
 
+    /// Fields that hold arrays of ids of other entities (always restricting their delete).
+    pub fn id_array_references(self) -> &'static [IdArrayReference] {
+        match self {
+            EntityKind::Service => &[IdArrayReference {
+                field: "ca_certificates",
+                references: EntityKind::CaCertificate,
+            }],
+            _ => &[],
+        }
+    }
+
     /// Whether the kind is a consumer credential of a bundled auth plugin.
     pub fn is_credential(self) -> bool {
         self.consumer_nested_segment().is_some()
@@ -216,6 +235,9 @@ mod tests {
                     kind.name(),
                     key.references.name()
                 );
+            }
+            for array in kind.id_array_references() {
+                assert!(position(array.references) < position(kind));
             }
         }
     }

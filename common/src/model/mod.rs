@@ -18,7 +18,7 @@ pub use consumer::Consumer;
 pub use credential::{
     AclGroup, BasicAuthCredential, HmacAuthCredential, JwtSecret, KeyAuthCredential,
 };
-pub use kind::{EntityKind, ForeignKey, OnDelete};
+pub use kind::{EntityKind, ForeignKey, IdArrayReference, OnDelete};
 pub use plugin::Plugin;
 pub use route::{CidrPort, PathHandling, Route};
 pub use service::Service;

@@ -1,0 +1,717 @@
+//! The request path, phase by phase (see ARCHITECTURE.md, "Data plane: request lifecycle").
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use common::model::Protocol;
+use http::header::{ACCEPT, CONTENT_TYPE, HOST, LOCATION};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
+
+use super::Shared;
+use super::context::{ConnInfo, RequestContext, ResponseSource};
+use super::errors::{self, ErrorKind};
+use super::forwarded::real_client_ip;
+use super::headers::{self as h, KONG_DEBUG};
+use super::phases::{Exit, Flow};
+use super::response_body::{Completion, ProxyBody};
+use super::upstream::{ClientBody, ClientBodyError, ReplayableBody};
+use super::upstream_call::{self, UpstreamHead};
+use crate::router::RequestView;
+use crate::runtime::Runtime;
+
+/// nginx's `large_client_header_buffers 4 8k`: one header line may not exceed 8 KiB and
+/// all of them together 32 KiB (answered 494, sent as 400); a longer request line is 414.
+const MAX_HEADER_LINE: usize = 8192;
+const MAX_HEADERS_TOTAL: usize = 4 * 8192;
+const MAX_REQUEST_TARGET: usize = 8192;
+
+/// What later phases need to know about the request after its headers moved upstream.
+struct RequestFacts {
+    version: Version,
+    accept: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    te_trailers: bool,
+    debug: bool,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl RequestFacts {
+    /// A header map holding just what error negotiation looks at.
+    fn negotiation_headers(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        if let Some(v) = &self.accept {
+            map.insert(ACCEPT, v.clone());
+        }
+        if let Some(v) = &self.content_type {
+            map.insert(CONTENT_TYPE, v.clone());
+        }
+        map
+    }
+}
+
+/// Serves one request. Never fails: every problem becomes a Kong-style response.
+pub async fn handle(
+    req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    // One runtime for the whole request, however long it takes.
+    let runtime = shared.runtime.load();
+    let (mut parts, body) = req.into_parts();
+    shared.request_started();
+    let ctx = RequestContext::new(conn, parts.version, parts.method.clone());
+    // Owns the context from now on: if this future is dropped (client gone), its drop
+    // still runs the log phase and the metrics.
+    let mut completion = Completion::new(ctx, runtime.clone(), shared.clone());
+    let upgrade = if h::is_websocket_upgrade(&parts.headers) {
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
+    let mut facts = RequestFacts {
+        version: parts.version,
+        accept: parts.headers.get(ACCEPT).cloned(),
+        content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+        te_trailers: h::te_has_trailers(&parts.headers),
+        debug: shared.settings.allow_debug_header
+            && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1"),
+        upgrade,
+    };
+    let ctx = &mut completion.ctx;
+    let mut response = process(&shared, &runtime, ctx, &mut parts, body, &mut facts).await;
+    finish_headers(&shared, &runtime, ctx, &facts, &mut response);
+    ctx.status = response.status().as_u16();
+    response.body_mut().set_completion(completion);
+    Ok(response)
+}
+
+fn error_response(
+    shared: &Shared,
+    ctx: &mut RequestContext,
+    facts: &RequestFacts,
+    kind: ErrorKind,
+    status: u16,
+    message: Option<&str>,
+) -> Response<ProxyBody> {
+    let headers = facts.negotiation_headers();
+    let rendered = errors::render(
+        kind,
+        status,
+        message,
+        ctx.id.as_str(),
+        facts.version,
+        &headers,
+        shared.settings.error_default_type,
+    );
+    let mut resp = Response::new(ProxyBody::full(rendered.body));
+    *resp.status_mut() = rendered.status;
+    *resp.headers_mut() = rendered.headers;
+    resp
+}
+
+/// A response generated before proxying (`ResponseSource::Kong`).
+fn kong_error(
+    shared: &Shared,
+    ctx: &mut RequestContext,
+    facts: &RequestFacts,
+    kind: ErrorKind,
+    status: u16,
+    message: Option<&str>,
+) -> Response<ProxyBody> {
+    ctx.source = ResponseSource::Kong;
+    ctx.latencies.response = Some(ctx.elapsed_ms());
+    error_response(shared, ctx, facts, kind, status, message)
+}
+
+fn plugin_exit(
+    shared: &Shared,
+    ctx: &mut RequestContext,
+    facts: &RequestFacts,
+    exit: Exit,
+) -> Response<ProxyBody> {
+    ctx.source = ResponseSource::Exit;
+    ctx.latencies.response = Some(ctx.elapsed_ms());
+    match exit {
+        Exit::Response {
+            status,
+            headers,
+            body,
+        } => {
+            let mut resp = Response::new(ProxyBody::full(body));
+            *resp.status_mut() = status;
+            *resp.headers_mut() = headers;
+            resp
+        }
+        Exit::Error {
+            status,
+            message,
+            headers,
+        } => {
+            let mut resp = error_response(
+                shared,
+                ctx,
+                facts,
+                ErrorKind::Pdk,
+                status.as_u16(),
+                message.as_deref(),
+            );
+            for (name, value) in &headers {
+                resp.headers_mut().insert(name, value.clone());
+            }
+            resp
+        }
+    }
+}
+
+/// The request's header sizes against nginx's buffers: the status to answer, if any.
+fn oversized(parts: &http::request::Parts) -> Option<u16> {
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path().len(), |pq| pq.as_str().len());
+    if target > MAX_REQUEST_TARGET {
+        return Some(414);
+    }
+    let mut total = 0;
+    for (name, value) in &parts.headers {
+        let line = name.as_str().len() + 2 + value.len() + 2;
+        if line > MAX_HEADER_LINE {
+            return Some(494);
+        }
+        total += line;
+    }
+    (total > MAX_HEADERS_TOTAL).then_some(494)
+}
+
+/// The host the client addressed: `Host`, or the URI authority (HTTP/2, absolute form).
+fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> {
+    match parts.headers.get(HOST) {
+        Some(v) => Some(v.clone()),
+        None => parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+/// Percent-encodes bytes a URI path may not carry, leaving valid escapes alone.
+fn encode_path(path: &str) -> String {
+    const KEEP: &[u8] = b"-._~!$&'()*+,;=:@/%";
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn upstream_path_and_query(path: &str, query: Option<&str>) -> Option<PathAndQuery> {
+    let path = if path.is_empty() { "/" } else { path };
+    let full = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    PathAndQuery::try_from(full.as_str()).ok().or_else(|| {
+        let encoded = match query {
+            Some(q) => format!("{}?{q}", encode_path(path)),
+            None => encode_path(path),
+        };
+        PathAndQuery::try_from(encoded.as_str()).ok()
+    })
+}
+
+async fn process(
+    shared: &Arc<Shared>,
+    runtime: &Arc<Runtime>,
+    ctx: &mut RequestContext,
+    parts: &mut http::request::Parts,
+    body: Incoming,
+    facts: &mut RequestFacts,
+) -> Response<ProxyBody> {
+    let settings = &shared.settings;
+
+    // Malformed or oversized requests, as nginx rejects them.
+    if parts.version == Version::HTTP_11 && !parts.headers.contains_key(HOST) {
+        return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
+    }
+    if let Some(status) = oversized(parts) {
+        return kong_error(shared, ctx, facts, ErrorKind::Nginx, status, None);
+    }
+
+    let peer_ip = super::settings::canonical_ip(ctx.conn.peer.ip());
+    ctx.trusted = settings.trusted_ips.contains(peer_ip);
+    ctx.client_ip = real_client_ip(peer_ip, &parts.headers, settings);
+
+    // rewrite
+    if let Flow::Exit(exit) = runtime.plugins().rewrite(ctx, parts).await {
+        return plugin_exit(shared, ctx, facts, exit);
+    }
+
+    // Routing.
+    let scheme = if ctx.conn.tls {
+        Protocol::Https
+    } else {
+        Protocol::Http
+    };
+    let host_value = request_host(parts);
+    let host = host_value.as_ref().and_then(|v| v.to_str().ok());
+    let view = RequestView {
+        method: parts.method.as_str(),
+        scheme,
+        host,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        sni: ctx.conn.sni.as_deref(),
+    };
+    let Some(matched) = runtime.router().find(&view) else {
+        return kong_error(
+            shared,
+            ctx,
+            facts,
+            ErrorKind::Pdk,
+            404,
+            Some("no Route matched with those values"),
+        );
+    };
+    let route = matched.route.clone();
+    ctx.route = Some(route.clone());
+    ctx.service = matched.service.cloned();
+    let upstream_path = matched.upstream_path;
+    let stripped_prefix = matched.stripped_prefix;
+    // `preserve_host`: the router hands back the client's Host (or SNI) to send upstream.
+    let preserved_host = matched
+        .upstream_host
+        .and_then(|h| HeaderValue::from_str(&h).ok());
+    ctx.captures = matched.captures;
+
+    // X-Forwarded-* values (Kong's access phase): a trusted peer's own values are kept.
+    let trusted = ctx.trusted;
+    let host_no_port = host
+        .map(|h| strip_port(h).to_ascii_lowercase())
+        .unwrap_or_default();
+    let scheme_text = if ctx.conn.tls { "https" } else { "http" };
+    let client = |name: &http::HeaderName| {
+        if trusted {
+            parts.headers.get(name).cloned()
+        } else {
+            None
+        }
+    };
+    let forwarded_proto =
+        client(&h::X_FORWARDED_PROTO).unwrap_or_else(|| HeaderValue::from_static(scheme_text));
+    let forwarded_host =
+        client(&h::X_FORWARDED_HOST).or_else(|| HeaderValue::from_str(&host_no_port).ok());
+    let local_port = ctx.conn.local.port();
+    let announced_port = settings
+        .port_maps
+        .get(&local_port)
+        .copied()
+        .unwrap_or(local_port);
+    let forwarded_port =
+        client(&h::X_FORWARDED_PORT).unwrap_or_else(|| HeaderValue::from(announced_port));
+    let forwarded_path =
+        client(&h::X_FORWARDED_PATH).or_else(|| HeaderValue::from_str(parts.uri.path()).ok());
+    let forwarded_prefix = client(&h::X_FORWARDED_PREFIX).or_else(|| {
+        stripped_prefix
+            .as_deref()
+            .filter(|p| *p != "/")
+            .and_then(|p| HeaderValue::from_str(p).ok())
+    });
+
+    // Protocol enforcement: https-only routes, gRPC routes.
+    let protocols = &route.protocols;
+    let https_only = protocols.contains(&Protocol::Https) && !protocols.contains(&Protocol::Http);
+    if https_only && forwarded_proto.as_bytes() != b"https" {
+        let code = route.https_redirect_status_code;
+        if matches!(code, 301 | 302 | 307 | 308) {
+            ctx.source = ResponseSource::Kong;
+            ctx.latencies.response = Some(ctx.elapsed_ms());
+            let target = parts.uri.path_and_query().map_or_else(
+                || parts.uri.path().to_string(),
+                |pq| pq.as_str().to_string(),
+            );
+            let location = format!(
+                "https://{}{}",
+                forwarded_host
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+                target
+            );
+            let mut resp = Response::new(ProxyBody::empty());
+            *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(LOCATION, v);
+            }
+            resp.headers_mut()
+                .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
+            return resp;
+        }
+        let mut resp = kong_error(
+            shared,
+            ctx,
+            facts,
+            ErrorKind::Pdk,
+            426,
+            Some("Please use HTTPS protocol"),
+        );
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("Upgrade"),
+        );
+        resp.headers_mut().insert(
+            http::header::UPGRADE,
+            HeaderValue::from_static("TLS/1.2, HTTP/1.1"),
+        );
+        return resp;
+    }
+    let grpc_route = protocols.contains(&Protocol::Grpc) || protocols.contains(&Protocol::Grpcs);
+    if grpc_route {
+        let grpc_content = facts
+            .content_type
+            .as_ref()
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        if !grpc_content {
+            return kong_error(
+                shared,
+                ctx,
+                facts,
+                ErrorKind::Pdk,
+                415,
+                Some("Non-gRPC request matched gRPC route"),
+            );
+        }
+        if parts.version != Version::HTTP_2 {
+            let mut resp = kong_error(
+                shared,
+                ctx,
+                facts,
+                ErrorKind::Pdk,
+                426,
+                Some("Please use HTTP2 protocol"),
+            );
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("Upgrade"),
+            );
+            resp.headers_mut()
+                .insert(http::header::UPGRADE, HeaderValue::from_static("HTTP/2"));
+            return resp;
+        }
+        if !protocols.contains(&Protocol::Grpc) && forwarded_proto.as_bytes() != b"https" {
+            ctx.source = ResponseSource::Kong;
+            ctx.latencies.response = Some(ctx.elapsed_ms());
+            let mut resp = Response::new(ProxyBody::empty());
+            let headers = resp.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert("grpc-status", HeaderValue::from(1));
+            headers.insert(
+                "grpc-message",
+                HeaderValue::from_static("gRPC request matched gRPCs route"),
+            );
+            return resp;
+        }
+    }
+
+    // access
+    if let Flow::Exit(exit) = runtime.plugins().access(ctx, parts).await {
+        return plugin_exit(shared, ctx, facts, exit);
+    }
+    let Some(service) = ctx.service.clone() else {
+        return kong_error(
+            shared,
+            ctx,
+            facts,
+            ErrorKind::Pdk,
+            503,
+            Some("no Service found with those values"),
+        );
+    };
+    let Some(svc) = runtime.service(&service.id).cloned() else {
+        tracing::error!(service = %service.id, "matched service missing from the runtime");
+        return kong_error(shared, ctx, facts, ErrorKind::Pdk, 500, None);
+    };
+
+    // The upstream request head.
+    let upgrading = facts.upgrade.is_some() && !svc.h2;
+    let query = parts.uri.query().map(str::to_string);
+    let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
+        return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
+    };
+    let raw_path = parts.uri.path().to_string();
+    let mut headers = std::mem::take(&mut parts.headers);
+    let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
+    let client_via = headers.get(http::header::VIA).cloned();
+    h::strip_request_hop_by_hop(&mut headers, upgrading);
+    headers.insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static(if upgrading {
+            "keep-alive, Upgrade"
+        } else {
+            "keep-alive"
+        }),
+    );
+    if upgrading {
+        headers.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+    }
+    if facts.te_trailers {
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    }
+    let client_ip = ip_header(ctx.client_ip);
+    let xff = match &client_xff {
+        Some(prev) => h::append_token(Some(prev), &peer_ip.to_string()),
+        None => client_ip.clone(),
+    };
+    headers.insert(h::X_REAL_IP.clone(), client_ip);
+    headers.insert(h::X_FORWARDED_FOR.clone(), xff);
+    headers.insert(h::X_FORWARDED_PROTO.clone(), forwarded_proto);
+    set_or_remove(&mut headers, &h::X_FORWARDED_HOST, forwarded_host);
+    headers.insert(h::X_FORWARDED_PORT.clone(), forwarded_port);
+    set_or_remove(&mut headers, &h::X_FORWARDED_PATH, forwarded_path);
+    set_or_remove(&mut headers, &h::X_FORWARDED_PREFIX, forwarded_prefix);
+    headers.insert(
+        http::header::VIA,
+        h::append_token(client_via.as_ref(), h::via_token(parts.version)),
+    );
+    if settings.upstream_request_id
+        && let Ok(v) = HeaderValue::from_str(ctx.id.as_str())
+    {
+        headers.insert(h::X_KONG_REQUEST_ID.clone(), v);
+    }
+
+    // The request body: buffered (replayable) when the route asks for it.
+    let replayable = if body.is_end_stream() {
+        ReplayableBody::Empty
+    } else {
+        let client_body = ClientBody::new(body, settings.client_body_timeout);
+        if route.request_buffering && !svc.h2 && !upgrading {
+            match client_body.buffer(settings.request_buffer_limit).await {
+                Ok(Ok(bytes)) => {
+                    ctx.bytes_in = bytes.len() as u64;
+                    headers.remove(http::header::CONTENT_LENGTH);
+                    h::set_content_length(&mut headers, bytes.len());
+                    ReplayableBody::Buffered(bytes)
+                }
+                Ok(Err(streaming)) => ReplayableBody::Stream(Some(streaming)),
+                Err(ClientBodyError::Timeout) => {
+                    return kong_error(shared, ctx, facts, ErrorKind::Nginx, 408, None);
+                }
+                Err(ClientBodyError::Aborted(_)) => {
+                    return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
+                }
+            }
+        } else {
+            ReplayableBody::Stream(Some(client_body))
+        }
+    };
+
+    let head = UpstreamHead {
+        method: parts.method.clone(),
+        path_and_query,
+        headers,
+        preserved_host,
+        path: raw_path,
+        query,
+    };
+    ctx.source = ResponseSource::Upstream;
+    let proxied = match upstream_call::call(shared, runtime, &svc, ctx, head, replayable).await {
+        Ok(p) => p,
+        Err(failure) => {
+            if !failure.proxied {
+                return kong_error(
+                    shared,
+                    ctx,
+                    facts,
+                    failure.kind,
+                    failure.status,
+                    failure.message,
+                );
+            }
+            return error_response(
+                shared,
+                ctx,
+                facts,
+                failure.kind,
+                failure.status,
+                failure.message,
+            );
+        }
+    };
+
+    let (mut resp_parts, resp_body) = proxied.response.into_parts();
+    let switched = resp_parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    if switched {
+        match facts.upgrade.take() {
+            Some(client_upgrade) if upgrading => {
+                let mut upstream_resp = Response::from_parts(resp_parts, resp_body);
+                let upstream_upgrade = hyper::upgrade::on(&mut upstream_resp);
+                let (parts_back, _) = upstream_resp.into_parts();
+                resp_parts = parts_back;
+                super::tunnel::spawn(client_upgrade, upstream_upgrade);
+                h::strip_response_hop_by_hop(&mut resp_parts.headers, true, facts.te_trailers);
+                return Response::from_parts(resp_parts, ProxyBody::empty());
+            }
+            _ => {
+                // An upstream switching protocols the client did not ask for cannot be relayed.
+                return error_response(shared, ctx, facts, ErrorKind::Nginx, 502, None);
+            }
+        }
+    }
+    h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
+    let frame_timeout = svc.h2.then_some(svc.read_timeout);
+    let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
+    Response::from_parts(resp_parts, body)
+}
+
+/// An IP address as a header value, formatted without a heap-allocated `String`.
+fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        usize::try_from(cursor.position()).unwrap_or(0)
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
+}
+
+fn set_or_remove(headers: &mut HeaderMap, name: &http::HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(v) => {
+            headers.insert(name.clone(), v);
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Kong's `header_filter`: plugin hook, then the Kong headers enabled by `headers`.
+fn finish_headers(
+    shared: &Shared,
+    runtime: &Runtime,
+    ctx: &mut RequestContext,
+    facts: &RequestFacts,
+    response: &mut Response<ProxyBody>,
+) {
+    let enabled = shared.settings.headers;
+    let (mut parts, body) =
+        std::mem::replace(response, Response::new(ProxyBody::empty())).into_parts();
+    runtime.plugins().header_filter(ctx, &mut parts);
+    let request_id = enabled.request_id.then(|| ctx.id.as_str());
+    if ctx.source == ResponseSource::Upstream {
+        let via = enabled.via.then(|| {
+            if ctx
+                .service
+                .as_ref()
+                .is_some_and(|s| matches!(s.protocol, Protocol::Grpc | Protocol::Grpcs))
+            {
+                h::VIA_2
+            } else {
+                h::VIA_1_1
+            }
+        });
+        h::add_proxied_headers(
+            &mut parts.headers,
+            h::ProxiedHeaders {
+                via,
+                server: enabled.server,
+                upstream_latency: enabled
+                    .upstream_latency
+                    .then_some(ctx.latencies.upstream)
+                    .flatten(),
+                proxy_latency: enabled
+                    .proxy_latency
+                    .then_some(ctx.latencies.proxy)
+                    .flatten(),
+                upstream_status: if enabled.upstream_status {
+                    ctx.upstream_status
+                } else {
+                    None
+                },
+                request_id,
+            },
+        );
+    } else {
+        let latency = enabled
+            .response_latency
+            .then(|| ctx.latencies.response.unwrap_or_else(|| ctx.elapsed_ms()));
+        h::add_generated_headers(&mut parts.headers, enabled.server, latency, request_id);
+    }
+    if facts.debug {
+        add_debug_headers(ctx, &mut parts.headers);
+    }
+    *response = Response::from_parts(parts, body);
+}
+
+fn add_debug_headers(ctx: &RequestContext, headers: &mut HeaderMap) {
+    if let Some(route) = &ctx.route {
+        if let Ok(v) = HeaderValue::from_str(&route.id.to_string()) {
+            headers.insert("kong-route-id", v);
+        }
+        if let Some(name) = &route.name
+            && let Ok(v) = HeaderValue::from_str(name)
+        {
+            headers.insert("kong-route-name", v);
+        }
+    }
+    if let Some(service) = &ctx.service {
+        if let Ok(v) = HeaderValue::from_str(&service.id.to_string()) {
+            headers.insert("kong-service-id", v);
+        }
+        if let Some(name) = &service.name
+            && let Ok(v) = HeaderValue::from_str(name)
+        {
+            headers.insert("kong-service-name", v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("a.test:8000"), "a.test");
+        assert_eq!(strip_port("a.test"), "a.test");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+    }
+
+    #[test]
+    fn upstream_uri_keeps_the_query_verbatim() {
+        let pq = upstream_path_and_query("/get", Some("where=%7B%7D&x")).expect("valid");
+        assert_eq!(pq.as_str(), "/get?where=%7B%7D&x");
+        let pq = upstream_path_and_query("/cat and dog", None).expect("encoded");
+        assert_eq!(pq.as_str(), "/cat%20and%20dog");
+    }
+
+    #[test]
+    fn oversized_header_lines_are_caught() {
+        let mut req = Request::new(());
+        req.headers_mut().insert(
+            "x-big",
+            HeaderValue::from_str(&"a".repeat(9000)).expect("value"),
+        );
+        let (parts, ()) = req.into_parts();
+        assert_eq!(oversized(&parts), Some(494));
+    }
+}

@@ -1,0 +1,285 @@
+//! Header rules in both directions (behaviour catalogue §2.5 and §2.6).
+
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, SERVER, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
+use http::{HeaderMap, HeaderName, HeaderValue, Version};
+
+/// Portico announces itself by its own name in `Server` and `Via` (where Kong writes
+/// `kong/<version>`); the header names and formats are Kong's.
+pub const SERVER_TOKEN: &str = concat!("portico/", env!("CARGO_PKG_VERSION"));
+
+pub const SERVER_VALUE: HeaderValue = HeaderValue::from_static(SERVER_TOKEN);
+pub const VIA_1_0: &str = concat!("1 portico/", env!("CARGO_PKG_VERSION"));
+pub const VIA_1_1: &str = concat!("1.1 portico/", env!("CARGO_PKG_VERSION"));
+pub const VIA_2: &str = concat!("2 portico/", env!("CARGO_PKG_VERSION"));
+
+pub static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+pub static PROXY: HeaderName = HeaderName::from_static("proxy");
+pub static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+pub static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+pub static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+pub static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+pub static X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
+pub static X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
+pub static X_KONG_RESPONSE_LATENCY: HeaderName = HeaderName::from_static("x-kong-response-latency");
+pub static X_KONG_UPSTREAM_STATUS: HeaderName = HeaderName::from_static("x-kong-upstream-status");
+pub static KONG_DEBUG: HeaderName = HeaderName::from_static("kong-debug");
+
+/// The `Via` token for a client protocol version (Kong prints Lua's number formatting:
+/// `1.1`, `2`, and `1` for HTTP/1.0).
+pub fn via_token(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_2 | Version::HTTP_3 => VIA_2,
+        Version::HTTP_10 | Version::HTTP_09 => VIA_1_0,
+        _ => VIA_1_1,
+    }
+}
+
+/// Appends `token` to an existing comma-separated header value, or starts one.
+pub fn append_token(existing: Option<&HeaderValue>, token: &str) -> HeaderValue {
+    match existing.map(HeaderValue::as_bytes) {
+        Some(prev) if !prev.is_empty() => {
+            let mut v = Vec::with_capacity(prev.len() + 2 + token.len());
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(token.as_bytes());
+            HeaderValue::from_bytes(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+        }
+        _ => HeaderValue::from_str(token).unwrap_or_else(|_| HeaderValue::from_static("")),
+    }
+}
+
+/// Header names listed in `Connection` that must not travel further (Kong's `csv`
+/// semantics: a value that is exactly `close`, `upgrade` or `keep-alive` lists nothing,
+/// and those three tokens are never removed as names).
+pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut out = Vec::new();
+    for value in headers.get_all(CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',') {
+            let token = token.trim().to_ascii_lowercase();
+            if token.is_empty() || matches!(token.as_str(), "close" | "keep-alive") {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Whether the client's `TE` asks for trailers.
+pub fn te_has_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').any(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("trailers"))
+            })
+        })
+    })
+}
+
+/// Whether the request asks for a WebSocket upgrade (Kong only forwards `websocket`).
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// Removes hop-by-hop request headers (what nginx's proxy module and Kong's access phase
+/// drop or replace), keeping `Upgrade` for WebSocket upgrades.
+pub fn strip_request_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
+    for name in connection_listed(headers) {
+        if name == UPGRADE && upgrading {
+            continue;
+        }
+        headers.remove(&name);
+    }
+    headers.remove(CONNECTION);
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(&PROXY);
+    headers.remove(&PROXY_CONNECTION);
+    headers.remove(TE);
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(EXPECT);
+    headers.remove(HOST);
+    if !upgrading {
+        headers.remove(UPGRADE);
+    }
+}
+
+/// Removes hop-by-hop response headers from an upstream response.
+pub fn strip_response_hop_by_hop(
+    headers: &mut HeaderMap,
+    upgraded: bool,
+    client_te_trailers: bool,
+) {
+    for name in connection_listed(headers) {
+        if name == UPGRADE {
+            continue;
+        }
+        headers.remove(&name);
+    }
+    if !upgraded {
+        headers.remove(CONNECTION);
+        headers.remove(UPGRADE);
+    }
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(&PROXY_CONNECTION);
+    // hyper frames the body itself (chunked for HTTP/1.1 when the length is unknown).
+    headers.remove(TRANSFER_ENCODING);
+    if !client_te_trailers {
+        headers.remove(TRAILER);
+    }
+}
+
+/// Kong's response headers for a proxied response (also 502/504 while proxying).
+pub struct ProxiedHeaders<'a> {
+    pub via: Option<&'static str>,
+    pub server: bool,
+    pub upstream_latency: Option<u64>,
+    pub proxy_latency: Option<u64>,
+    pub upstream_status: Option<u16>,
+    pub request_id: Option<&'a str>,
+}
+
+pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
+    if let Some(ms) = h.upstream_latency {
+        headers.insert(X_KONG_UPSTREAM_LATENCY.clone(), HeaderValue::from(ms));
+    }
+    if let Some(ms) = h.proxy_latency {
+        headers.insert(X_KONG_PROXY_LATENCY.clone(), HeaderValue::from(ms));
+    }
+    if let Some(token) = h.via {
+        let via = append_token(headers.get(VIA), token);
+        headers.insert(VIA, via);
+    }
+    if h.server && !headers.contains_key(SERVER) {
+        headers.insert(SERVER, SERVER_VALUE);
+    }
+    if let Some(status) = h.upstream_status {
+        headers.insert(X_KONG_UPSTREAM_STATUS.clone(), HeaderValue::from(status));
+    }
+    if let Some(id) = h.request_id
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    }
+}
+
+/// Kong's response headers for a response the proxy (or a plugin) generated.
+pub fn add_generated_headers(
+    headers: &mut HeaderMap,
+    server: bool,
+    response_latency: Option<u64>,
+    request_id: Option<&str>,
+) {
+    if let Some(ms) = response_latency {
+        headers.insert(X_KONG_RESPONSE_LATENCY.clone(), HeaderValue::from(ms));
+    }
+    if server {
+        headers.insert(SERVER, SERVER_VALUE);
+    } else {
+        headers.remove(SERVER);
+    }
+    if let Some(id) = request_id
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    }
+}
+
+/// `Content-Length` of a buffered body.
+pub fn set_content_length(headers: &mut HeaderMap, len: usize) {
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn request_hop_by_hop_headers_go_and_end_to_end_ones_stay() {
+        let mut h = map(&[
+            ("connection", "X-Foo, X-Bar, Upgrade"),
+            ("x-foo", "1"),
+            ("x-bar", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy", "x"),
+            ("proxy-connection", "close"),
+            ("upgrade", "h2c"),
+            ("te", "trailers, deflate"),
+            ("proxy-authenticate", "x"),
+            ("proxy-authorization", "x"),
+            ("close", "x"),
+            ("x-foo-bar", "x"),
+        ]);
+        strip_request_hop_by_hop(&mut h, false);
+        for gone in [
+            "x-foo",
+            "x-bar",
+            "keep-alive",
+            "proxy",
+            "proxy-connection",
+            "upgrade",
+            "te",
+            "connection",
+        ] {
+            assert!(!h.contains_key(gone), "{gone} should be removed");
+        }
+        for kept in [
+            "proxy-authenticate",
+            "proxy-authorization",
+            "close",
+            "x-foo-bar",
+        ] {
+            assert!(h.contains_key(kept), "{kept} should be kept");
+        }
+    }
+
+    #[test]
+    fn websocket_upgrade_keeps_upgrade() {
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ]);
+        assert!(is_websocket_upgrade(&h));
+        strip_request_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn te_trailers_detection() {
+        assert!(te_has_trailers(&map(&[("te", "trailers")])));
+        assert!(te_has_trailers(&map(&[("te", "gzip, Trailers;q=1")])));
+        assert!(!te_has_trailers(&map(&[("te", "gzip")])));
+    }
+
+    #[test]
+    fn via_appends() {
+        let v = append_token(Some(&HeaderValue::from_static("1.1 dev")), VIA_1_1);
+        assert_eq!(v.to_str().expect("ascii"), format!("1.1 dev, {VIA_1_1}"));
+        assert_eq!(append_token(None, VIA_2).to_str().expect("ascii"), VIA_2);
+    }
+}

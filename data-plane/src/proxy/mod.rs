@@ -1,0 +1,62 @@
+//! The HTTP proxy: listeners, the request path, and the upstream client.
+//!
+//! - [`listener`]: accepts plain (HTTP/1.1 + h2c) and TLS (ALPN h2 / http/1.1)
+//!   connections and serves them with hyper, with graceful shutdown.
+//! - [`handler`]: the request path, phase by phase.
+//! - [`upstream_call`] / [`upstream`]: peer selection, retries, pooled connections.
+//! - [`headers`], [`forwarded`], [`errors`]: Kong's header and error rules.
+//! - [`phases`]: the plugin hook points; [`context`]: per-request state.
+
+pub mod context;
+pub mod errors;
+pub mod forwarded;
+pub mod handler;
+pub mod headers;
+pub mod listener;
+pub mod phases;
+pub mod response_body;
+pub mod settings;
+mod tunnel;
+pub mod upstream;
+pub mod upstream_call;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::runtime::{Runtime, RuntimeHandle};
+use crate::status::metrics::Metrics;
+
+pub use settings::ProxySettings;
+
+/// State shared by every connection and request of the proxy.
+pub struct Shared {
+    pub runtime: RuntimeHandle,
+    pub settings: ProxySettings,
+    pub pool: upstream::Pool,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub fn new(runtime: RuntimeHandle, settings: ProxySettings, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            pool: upstream::Pool::new(settings.keepalive),
+            runtime,
+            settings,
+            metrics,
+        }
+    }
+
+    pub(crate) fn request_started(&self) {
+        let c = &self.metrics.connections;
+        c.total_requests.fetch_add(1, Ordering::Relaxed);
+        c.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_finished(&self, ctx: &context::RequestContext, runtime: &Runtime) {
+        self.metrics
+            .connections
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+        self.metrics.record(ctx, runtime);
+    }
+}

@@ -1,0 +1,251 @@
+//! The body of every response the proxy sends, and the end-of-request bookkeeping.
+//!
+//! [`ProxyBody`] streams an upstream body (with backpressure: a chunk is read from the
+//! upstream only when the client connection asks for the next one), or carries a
+//! proxy-generated body. It owns the request's [`Completion`]: when the body ends or is
+//! dropped (client gone), the completion runs the log phase and records metrics, and a
+//! fully read HTTP/1.1 upstream connection goes back to the pool.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+use super::Shared;
+use super::context::RequestContext;
+use super::upstream::H1Conn;
+use crate::runtime::Runtime;
+
+/// End-of-request work: runs exactly once, when dropped. Created when the request starts,
+/// so it also runs when the client goes away before a response exists (the request is
+/// then logged with nginx's status 499).
+pub struct Completion {
+    pub ctx: RequestContext,
+    pub runtime: Arc<Runtime>,
+    pub shared: Arc<Shared>,
+    body_filter: bool,
+}
+
+/// nginx's "client closed request".
+const CLIENT_CLOSED: u16 = 499;
+
+impl Completion {
+    pub fn new(ctx: RequestContext, runtime: Arc<Runtime>, shared: Arc<Shared>) -> Completion {
+        Completion {
+            ctx,
+            runtime,
+            shared,
+            body_filter: false,
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if self.ctx.status == 0 {
+            self.ctx.status = CLIENT_CLOSED;
+        }
+        self.runtime.plugins().log(&self.ctx);
+        self.shared.request_finished(&self.ctx, &self.runtime);
+    }
+}
+
+/// An upstream response body being relayed.
+pub struct UpstreamStream {
+    body: Incoming,
+    /// Returned to the pool once the body has been read to its end.
+    conn: Option<H1Conn>,
+    shared: Arc<Shared>,
+    /// HTTP/2 upstreams: longest wait for the next frame (`read_timeout`).
+    frame_timeout: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+/// The upstream body stopped for lack of data (HTTP/2 read timeout).
+#[derive(Debug)]
+pub struct UpstreamReadTimeout;
+
+impl std::fmt::Display for UpstreamReadTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("upstream read timed out")
+    }
+}
+
+impl std::error::Error for UpstreamReadTimeout {}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+enum Kind {
+    Empty,
+    Full(Option<Bytes>),
+    Upstream(UpstreamStream),
+}
+
+pub struct ProxyBody {
+    kind: Kind,
+    completion: Option<Box<Completion>>,
+}
+
+impl ProxyBody {
+    pub fn empty() -> ProxyBody {
+        ProxyBody {
+            kind: Kind::Empty,
+            completion: None,
+        }
+    }
+
+    pub fn full(bytes: Bytes) -> ProxyBody {
+        ProxyBody {
+            kind: if bytes.is_empty() {
+                Kind::Empty
+            } else {
+                Kind::Full(Some(bytes))
+            },
+            completion: None,
+        }
+    }
+
+    pub fn upstream(
+        body: Incoming,
+        conn: Option<H1Conn>,
+        shared: Arc<Shared>,
+        frame_timeout: Option<Duration>,
+    ) -> ProxyBody {
+        let mut stream = UpstreamStream {
+            body,
+            conn,
+            shared,
+            frame_timeout: frame_timeout.filter(|d| !d.is_zero()),
+            sleep: None,
+        };
+        // A response without a body frees its connection right away.
+        if stream.body.is_end_stream() {
+            stream.release();
+        }
+        ProxyBody {
+            kind: Kind::Upstream(stream),
+            completion: None,
+        }
+    }
+
+    /// Attaches the request's completion; the response is final at this point.
+    pub fn set_completion(&mut self, mut completion: Completion) {
+        completion.body_filter = completion
+            .runtime
+            .plugins()
+            .wants_body_filter(&completion.ctx);
+        self.completion = Some(Box::new(completion));
+    }
+
+    pub fn completion_mut(&mut self) -> Option<&mut Completion> {
+        self.completion.as_deref_mut()
+    }
+}
+
+impl UpstreamStream {
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.shared.pool.checkin(conn);
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(None) => {
+                self.release();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sleep = None;
+                if self.body.is_end_stream() {
+                    self.release();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                // The connection is broken; never pool it.
+                self.conn = None;
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Pending => {
+                let Some(timeout) = self.frame_timeout else {
+                    return Poll::Pending;
+                };
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.conn = None;
+                        Poll::Ready(Some(Err(Box::new(UpstreamReadTimeout))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = match &mut this.kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upstream(s) => s.poll_next(cx),
+        };
+        let Some(completion) = this.completion.as_deref_mut() else {
+            return polled;
+        };
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                let frame = match frame.into_data() {
+                    Ok(mut data) => {
+                        if completion.body_filter {
+                            let eof = match &this.kind {
+                                Kind::Upstream(s) => s.body.is_end_stream(),
+                                _ => true,
+                            };
+                            let Completion { ctx, runtime, .. } = completion;
+                            runtime.plugins().body_filter(ctx, &mut data, eof);
+                        }
+                        completion.ctx.bytes_out += data.len() as u64;
+                        Frame::data(data)
+                    }
+                    Err(frame) => frame,
+                };
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            Kind::Upstream(s) => s.body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Upstream(s) => s.body.size_hint(),
+        }
+    }
+}
+
+use std::future::Future;

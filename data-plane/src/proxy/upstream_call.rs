@@ -1,0 +1,480 @@
+//! Sending the request upstream: peer selection, connection, tries and retries.
+//!
+//! Retry rules (nginx's `proxy_next_upstream error timeout` with Kong's `retries`):
+//! a try that fails to connect, times out, or breaks before a response head arrives is
+//! retried while tries remain (`retries + 1` in total) and the body can be sent again;
+//! once a non-idempotent request (POST, PATCH, LOCK) may have reached the upstream it is
+//! not retried. A failure on a reused keep-alive connection before anything was written
+//! (the upstream closed it while idle) is retried once without counting as a try, as nginx
+//! does for cached connections.
+
+use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HOST;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use rustls::ClientConfig;
+
+use super::Shared;
+use super::context::{RequestContext, Try, duration_ms};
+use super::errors::ErrorKind;
+use super::upstream::{
+    Checkout, ClientBodyError, ConnectError, ConnectTarget, H1Conn, PoolKey, ReplayableBody,
+};
+use crate::balancer::{BalancerRequest, Outcome, Peer, UpstreamBalancer};
+use crate::runtime::{Runtime, ServiceRuntime, ServiceTarget};
+use crate::tls::client::{UpstreamTls, client_config, server_name};
+
+/// The upstream request head, shared by every try.
+pub struct UpstreamHead {
+    pub method: Method,
+    pub path_and_query: PathAndQuery,
+    /// Request headers without `Host` (set per try).
+    pub headers: HeaderMap,
+    /// `preserve_host`: the client's Host; otherwise the Host follows the peer.
+    pub preserved_host: Option<HeaderValue>,
+    /// Raw request path and query, for balancers hashing on them.
+    pub path: String,
+    pub query: Option<String>,
+}
+
+/// A response head received from the upstream.
+pub struct Proxied {
+    pub response: Response<Incoming>,
+    /// The HTTP/1.1 connection, to pool once the body is read.
+    pub conn: Option<H1Conn>,
+}
+
+/// Why no upstream response is available; rendered as a Kong error.
+pub struct Failure {
+    pub status: u16,
+    pub kind: ErrorKind,
+    pub message: Option<&'static str>,
+    /// Whether the proxy had started proxying (Kong's `KONG_PROXIED`).
+    pub proxied: bool,
+}
+
+impl Failure {
+    fn kong(status: u16, message: &'static str) -> Failure {
+        Failure {
+            status,
+            kind: ErrorKind::Pdk,
+            message: Some(message),
+            proxied: false,
+        }
+    }
+
+    fn proxy(status: u16) -> Failure {
+        Failure {
+            status,
+            kind: ErrorKind::Nginx,
+            message: None,
+            proxied: true,
+        }
+    }
+}
+
+enum Destination {
+    Balancer(Arc<UpstreamBalancer>),
+    Ip(IpAddr, u16, HeaderValue),
+    Name(Arc<crate::balancer::HostEntry>, u16, HeaderValue),
+}
+
+fn destination(
+    shared: &Shared,
+    runtime: &Runtime,
+    svc: &ServiceRuntime,
+    ctx: &RequestContext,
+) -> Result<Destination, Failure> {
+    if let Some((host, port)) = &ctx.overrides.target {
+        let host_header = HeaderValue::from_str(&host_with_port(host, *port, svc))
+            .map_err(|_| Failure::kong(500, "An unexpected error occurred"))?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        return Ok(match bare.parse::<IpAddr>() {
+            Ok(ip) => Destination::Ip(ip, *port, host_header),
+            Err(_) => Destination::Name(shared.runtime.env().dns().host(host), *port, host_header),
+        });
+    }
+    if let Some(name) = &ctx.overrides.upstream {
+        return match runtime.upstream(name) {
+            Some(b) => Ok(Destination::Balancer(b.clone())),
+            None => Err(Failure::kong(
+                503,
+                "failure to get a peer from the ring-balancer",
+            )),
+        };
+    }
+    let port = svc.service.port;
+    Ok(match &svc.target {
+        ServiceTarget::Upstream(b) => Destination::Balancer(b.clone()),
+        ServiceTarget::Ip(ip) => Destination::Ip(*ip, port, svc.host_header.clone()),
+        ServiceTarget::Name(entry) => {
+            Destination::Name(entry.clone(), port, svc.host_header.clone())
+        }
+    })
+}
+
+fn default_port(svc: &ServiceRuntime) -> u16 {
+    if svc.tls.is_some() { 443 } else { 80 }
+}
+
+fn host_with_port(host: &str, port: u16, svc: &ServiceRuntime) -> String {
+    if port == default_port(svc) {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    !matches!(method.as_str(), "POST" | "PATCH" | "LOCK")
+}
+
+fn is_timeout(err: &hyper::Error) -> bool {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
+    let mut source = err.source();
+    while let Some(s) = source {
+        if let Some(e) = s.downcast_ref::<ClientBodyError>() {
+            return Some(e);
+        }
+        source = s.source();
+    }
+    None
+}
+
+async fn pick_peer(
+    dest: &Destination,
+    ctx: &RequestContext,
+    head: &UpstreamHead,
+    tried: &[Peer],
+    default_port: u16,
+) -> Result<(Peer, HeaderValue), Failure> {
+    match dest {
+        Destination::Ip(ip, port, host) => Ok((
+            Peer {
+                addr: (*ip, *port).into(),
+                hostname: Arc::from(ip.to_string()),
+                target: None,
+            },
+            host.clone(),
+        )),
+        Destination::Name(entry, port, host) => {
+            let ip = entry
+                .pick()
+                .await
+                .map_err(|_| Failure::kong(503, "name resolution failed"))?;
+            Ok((
+                Peer {
+                    addr: (ip, *port).into(),
+                    hostname: Arc::from(entry.name()),
+                    target: None,
+                },
+                host.clone(),
+            ))
+        }
+        Destination::Balancer(balancer) => {
+            balancer.prepare().await;
+            let req = BalancerRequest {
+                client_ip: ctx.client_ip,
+                headers: &head.headers,
+                path: &head.path,
+                query: head.query.as_deref(),
+                captures: &ctx.captures,
+                consumer_id: ctx.consumer.as_ref().map(|c| c.id),
+                tried,
+            };
+            let peer = balancer.pick(&req).ok_or_else(|| {
+                Failure::kong(503, "failure to get a peer from the ring-balancer")
+            })?;
+            let name = balancer
+                .upstream()
+                .host_header
+                .clone()
+                .unwrap_or_else(|| peer.hostname.to_string());
+            let port = peer.addr.port();
+            let host = if port == default_port {
+                name
+            } else {
+                format!("{name}:{port}")
+            };
+            let value = HeaderValue::from_str(&host)
+                .map_err(|_| Failure::kong(500, "An unexpected error occurred"))?;
+            Ok((peer, value))
+        }
+    }
+}
+
+/// The TLS configuration of this request: the service's, unless a plugin changed it.
+fn tls_config(
+    svc: &ServiceRuntime,
+    ctx: &RequestContext,
+    shared: &Shared,
+) -> Option<Arc<ClientConfig>> {
+    let base = svc.tls.as_ref()?;
+    if !ctx.overrides.changes_tls() {
+        return Some(base.clone());
+    }
+    let o = &ctx.overrides;
+    let settings = UpstreamTls {
+        verify: o
+            .tls_verify
+            .unwrap_or(svc.service.tls_verify.unwrap_or(false)),
+        verify_depth: o
+            .tls_verify_depth
+            .or(svc.service.tls_verify_depth)
+            .unwrap_or(crate::tls::client::DEFAULT_VERIFY_DEPTH),
+        roots: o
+            .tls_verify_store
+            .clone()
+            .unwrap_or_else(|| shared.runtime.env().node_trust().clone()),
+        client_certificate: o.tls_client_certificate.clone(),
+        alpn_h2: svc.h2,
+    };
+    match client_config(&settings) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid TLS override; using the service's settings");
+            Some(base.clone())
+        }
+    }
+}
+
+/// Tries the upstream until a response head arrives or tries run out.
+pub async fn call(
+    shared: &Arc<Shared>,
+    runtime: &Runtime,
+    svc: &ServiceRuntime,
+    ctx: &mut RequestContext,
+    mut head: UpstreamHead,
+    mut body: ReplayableBody,
+) -> Result<Proxied, Failure> {
+    let dest = destination(shared, runtime, svc, ctx)?;
+    let tls = tls_config(svc, ctx, shared);
+    let max_tries = svc.service.retries.saturating_add(1);
+    let idempotent = is_idempotent(&head.method);
+    let mut tries_done: u32 = 0;
+    let mut free_retry_used = false;
+    let mut tried: Vec<Peer> = Vec::new();
+    let mut sent_at: Option<Instant> = None;
+    let mut last_failure = Failure::proxy(502);
+
+    loop {
+        let (peer, mut host_value) =
+            pick_peer(&dest, ctx, &head, &tried, default_port(svc)).await?;
+        if let Some(preserved) = &head.preserved_host {
+            host_value = preserved.clone();
+        }
+        let sni_text: Option<Arc<str>> = tls
+            .as_ref()
+            .and_then(|_| host_value.to_str().ok())
+            .map(|h| Arc::from(host_without_port(h)));
+        let target = ConnectTarget {
+            addr: peer.addr,
+            tls: tls
+                .as_ref()
+                .map(|c| (c, sni_text.as_deref().and_then(server_name))),
+            h2: svc.h2,
+            connect_timeout: svc.connect_timeout,
+        };
+        let key = PoolKey {
+            addr: peer.addr,
+            tls: tls.clone().map(|c| (c, sni_text.clone())),
+            h2: svc.h2,
+        };
+        if ctx.latencies.proxy.is_none() {
+            ctx.latencies.proxy = Some(ctx.elapsed_ms());
+        }
+        let started = *sent_at.get_or_insert_with(Instant::now);
+        tried.push(peer.clone());
+
+        let mut checkout = match shared.pool.checkout(key, &target).await {
+            Ok(c) => c,
+            Err(e) => {
+                let (outcome, status) = match e {
+                    ConnectError::Timeout => (Outcome::Timeout, 504),
+                    _ => (Outcome::ConnectFailure, 502),
+                };
+                tracing::debug!(peer = %peer.addr, error = %e, "upstream connect failed");
+                report(&dest, &peer, outcome);
+                ctx.tries.push(Try { peer, outcome });
+                tries_done += 1;
+                last_failure = Failure::proxy(status);
+                ctx.latencies.upstream = Some(duration_ms(started.elapsed()));
+                if tries_done < max_tries && body.replayable() {
+                    continue;
+                }
+                return Err(last_failure);
+            }
+        };
+        let reused = match &checkout {
+            Checkout::H1(c) => c.reused,
+            Checkout::H2 { reused, .. } => *reused,
+        };
+        let Some(mut try_body) = body.for_try() else {
+            return Err(last_failure);
+        };
+        if let Checkout::H1(conn) = &checkout {
+            conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
+            try_body.arm_on_end(&conn.ctl);
+        }
+        // Keep the headers for another try only when one can happen.
+        let another_try_possible =
+            (tries_done + 1 < max_tries || !free_retry_used) && body.replayable();
+        let headers = if another_try_possible {
+            head.headers.clone()
+        } else {
+            std::mem::take(&mut head.headers)
+        };
+        let request = build_request(&head, headers, &host_value, svc, tls.is_some(), try_body);
+        let request = match request {
+            Ok(r) => r,
+            Err(()) => return Err(Failure::kong(500, "An unexpected error occurred")),
+        };
+        let result = if svc.h2 {
+            match tokio::time::timeout(
+                svc.read_timeout,
+                super::upstream::send(&mut checkout, request),
+            )
+            .await
+            {
+                Ok(r) => r.map_err(SendError::Hyper),
+                Err(_) => Err(SendError::Timeout),
+            }
+        } else {
+            super::upstream::send(&mut checkout, request)
+                .await
+                .map_err(SendError::Hyper)
+        };
+        match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                report(&dest, &peer, Outcome::Response(status));
+                ctx.tries.push(Try {
+                    peer,
+                    outcome: Outcome::Response(status),
+                });
+                ctx.latencies.upstream = Some(duration_ms(started.elapsed()));
+                ctx.upstream_status = Some(status);
+                let conn = match checkout {
+                    Checkout::H1(c) => Some(c),
+                    Checkout::H2 { .. } => None,
+                };
+                return Ok(Proxied { response, conn });
+            }
+            Err(err) => {
+                ctx.latencies.upstream = Some(duration_ms(started.elapsed()));
+                if let SendError::Hyper(e) = &err
+                    && let Some(body_err) = client_body_error(e)
+                {
+                    // The client, not the upstream, failed: nginx answers 408 / 400.
+                    return Err(match body_err {
+                        ClientBodyError::Timeout => Failure::proxy(408),
+                        ClientBodyError::Aborted(_) => Failure::proxy(400),
+                    });
+                }
+                let canceled = matches!(&err, SendError::Hyper(e) if e.is_canceled());
+                let timed_out = match &err {
+                    SendError::Timeout => true,
+                    SendError::Hyper(e) => is_timeout(e),
+                };
+                if reused
+                    && !timed_out
+                    && !free_retry_used
+                    && body.replayable()
+                    && (idempotent || canceled)
+                {
+                    // Most likely a keep-alive connection the upstream closed while idle.
+                    free_retry_used = true;
+                    tried.pop();
+                    continue;
+                }
+                let (outcome, status) = if timed_out {
+                    (Outcome::Timeout, 504)
+                } else {
+                    (Outcome::ProtocolFailure, 502)
+                };
+                if let SendError::Hyper(e) = &err {
+                    tracing::debug!(peer = %peer.addr, error = %e, "upstream request failed");
+                }
+                report(&dest, &peer, outcome);
+                ctx.tries.push(Try { peer, outcome });
+                tries_done += 1;
+                last_failure = Failure::proxy(status);
+                if tries_done < max_tries && body.replayable() && (idempotent || canceled) {
+                    continue;
+                }
+                return Err(last_failure);
+            }
+        }
+    }
+}
+
+enum SendError {
+    Hyper(hyper::Error),
+    Timeout,
+}
+
+fn report(dest: &Destination, peer: &Peer, outcome: Outcome) {
+    if let Destination::Balancer(b) = dest {
+        b.report(peer, outcome);
+    }
+}
+
+fn build_request(
+    head: &UpstreamHead,
+    mut headers: HeaderMap,
+    host: &HeaderValue,
+    svc: &ServiceRuntime,
+    tls: bool,
+    body: super::upstream::UpstreamBody,
+) -> Result<Request<super::upstream::UpstreamBody>, ()> {
+    let uri = if svc.h2 {
+        // HTTP/2 carries the host as :authority.
+        let authority = Authority::try_from(host.as_bytes()).map_err(|_| ())?;
+        Uri::builder()
+            .scheme(if tls { Scheme::HTTPS } else { Scheme::HTTP })
+            .authority(authority)
+            .path_and_query(head.path_and_query.clone())
+            .build()
+            .map_err(|_| ())?
+    } else {
+        headers.insert(HOST, host.clone());
+        Uri::from(head.path_and_query.clone())
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = uri;
+    *request.version_mut() = if svc.h2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
+    *request.headers_mut() = headers;
+    Ok(request)
+}

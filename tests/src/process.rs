@@ -1,0 +1,190 @@
+//! Running the real `portico-dp` / `portico-cp` binaries.
+//!
+//! Binaries are looked up next to the test executable (`target/<profile>/`), where cargo
+//! puts them when a package with integration tests (`data-plane`, `control-plane`) is
+//! built by `cargo test`. Processes get ephemeral ports, are polled for readiness with
+//! deadlines, and are killed when dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/<name>`, found from the running test executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found; build it first (cargo build -p data-plane -p control-plane, or cargo test --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (bound then released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A child process killed on drop.
+pub struct Process {
+    child: Option<Child>,
+    pub name: String,
+}
+
+impl Process {
+    pub fn spawn(mut command: Command, name: &str) -> Process {
+        command.stdin(Stdio::null());
+        if std::env::var_os("PORTICO_TEST_LOGS").is_none() {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child: Some(child),
+            name: name.to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit, up to `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        let child = self.child.as_mut()?;
+        while start.elapsed() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A `portico-dp serve` process on ephemeral ports.
+pub struct DataPlane {
+    pub process: Process,
+    pub proxy: SocketAddr,
+    pub proxy_tls: SocketAddr,
+    pub status: SocketAddr,
+    pub prefix: tempfile::TempDir,
+}
+
+impl DataPlane {
+    /// Starts `portico-dp serve` with `extra` arguments and waits until its status API
+    /// answers (not necessarily ready).
+    pub async fn start(extra: &[&str]) -> DataPlane {
+        let prefix = tempfile::tempdir().expect("prefix dir");
+        let (proxy, proxy_tls, status) = (
+            loopback(free_port()),
+            loopback(free_port()),
+            loopback(free_port()),
+        );
+        let mut command = Command::new(binary("portico-dp"));
+        command
+            .arg("serve")
+            .arg("--proxy-listen")
+            .arg(proxy.to_string())
+            .arg("--proxy-listen-tls")
+            .arg(proxy_tls.to_string())
+            .arg("--status-listen")
+            .arg(status.to_string())
+            .arg("--prefix")
+            .arg(prefix.path())
+            .args(extra);
+        let process = Process::spawn(command, "portico-dp");
+        let dp = DataPlane {
+            process,
+            proxy,
+            proxy_tls,
+            status,
+            prefix,
+        };
+        let status_addr = dp.status;
+        eventually(
+            Duration::from_secs(20),
+            "portico-dp status API",
+            || async move {
+                crate::client::send(
+                    status_addr,
+                    http::Request::get("/status")
+                        .header("host", "localhost")
+                        .body(Default::default())
+                        .ok()?,
+                )
+                .await
+                .ok()
+            },
+        )
+        .await;
+        dp
+    }
+
+    /// `GET /status/ready` status code.
+    pub async fn ready_status(&self) -> Option<u16> {
+        let req = http::Request::get("/status/ready")
+            .header("host", "localhost")
+            .body(Default::default())
+            .ok()?;
+        crate::client::send(self.status, req)
+            .await
+            .ok()
+            .map(|r| r.status.as_u16())
+    }
+}
