@@ -71,6 +71,7 @@ pub struct JwtSecret {
     pub secret: Option<String>,
     #[serde(default)]
     pub rsa_public_key: Option<String>,
+    #[serde(deserialize_with = "super::nullable::or_hs256")]
     pub algorithm: String,
     #[serde(default)]
     pub tags: Option<Vec<String>>,

@@ -8,6 +8,7 @@ mod certificate;
 mod consumer;
 mod credential;
 mod kind;
+mod nullable;
 mod plugin;
 mod route;
 mod service;

@@ -41,10 +41,10 @@ pub struct Route {
     #[serde(default)]
     pub headers: Option<BTreeMap<String, Vec<String>>>,
     pub https_redirect_status_code: u16,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::nullable::or_default")]
     pub regex_priority: i64,
     pub strip_path: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::nullable::or_default")]
     pub path_handling: PathHandling,
     pub preserve_host: bool,
     pub request_buffering: bool,

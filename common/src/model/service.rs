@@ -14,10 +14,14 @@ pub struct Service {
     pub port: u16,
     #[serde(default)]
     pub path: Option<String>,
+    #[serde(deserialize_with = "super::nullable::or_u32::<_, 5>")]
     pub retries: u32,
     /// Milliseconds.
+    #[serde(deserialize_with = "super::nullable::or_u64::<_, 60000>")]
     pub connect_timeout: u64,
+    #[serde(deserialize_with = "super::nullable::or_u64::<_, 60000>")]
     pub write_timeout: u64,
+    #[serde(deserialize_with = "super::nullable::or_u64::<_, 60000>")]
     pub read_timeout: u64,
     #[serde(default)]
     pub client_certificate: Option<ForeignRef>,

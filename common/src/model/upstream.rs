@@ -34,8 +34,11 @@ pub enum HashOn {
 pub struct Upstream {
     pub id: Uuid,
     pub name: String,
+    #[serde(deserialize_with = "super::nullable::or_default")]
     pub algorithm: Algorithm,
+    #[serde(deserialize_with = "super::nullable::or_default")]
     pub hash_on: HashOn,
+    #[serde(deserialize_with = "super::nullable::or_default")]
     pub hash_fallback: HashOn,
     #[serde(default)]
     pub hash_on_header: Option<String>,
@@ -53,13 +56,14 @@ pub struct Upstream {
     pub hash_on_uri_capture: Option<String>,
     #[serde(default)]
     pub hash_fallback_uri_capture: Option<String>,
+    #[serde(deserialize_with = "super::nullable::or_u32::<_, 10000>")]
     pub slots: u32,
     pub healthchecks: Healthchecks,
     #[serde(default)]
     pub host_header: Option<String>,
     #[serde(default)]
     pub client_certificate: Option<ForeignRef>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::nullable::or_default")]
     pub use_srv_name: bool,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
@@ -142,6 +146,7 @@ pub struct Target {
     pub id: Uuid,
     pub upstream: ForeignRef,
     pub target: String,
+    #[serde(deserialize_with = "super::nullable::or_u32::<_, 100>")]
     pub weight: u32,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
