@@ -14,6 +14,7 @@ use crate::proxy::settings::{
     parse_port_maps, parse_real_ip_header,
 };
 use crate::runtime::{CompileEnv, RuntimeHandle};
+use crate::standalone::DeclarativeSource;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,7 +92,8 @@ pub struct ServeArgs {
     /// Directory for the node id and the cached configuration.
     #[arg(long, env = "PORTICO_PREFIX", default_value = ".portico")]
     pub prefix: PathBuf,
-    /// Standalone mode: serve this declarative file (kong.yml); SIGHUP reloads it.
+    /// Standalone mode: serve this declarative file (kong.yml). SIGHUP, or a change of the
+    /// file's content, reloads it; an invalid file keeps the running configuration.
     #[arg(long, env = "PORTICO_DECLARATIVE_CONFIG")]
     pub declarative_config: Option<PathBuf>,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
@@ -107,7 +109,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTICO_REAL_IP_HEADER", default_value = "X-Real-IP")]
     pub real_ip_header: String,
     /// Skip trusted addresses from the right of the real-IP header (on/off).
-    #[arg(long, env = "PORTICO_REAL_IP_RECURSIVE", default_value = "off", value_parser = parse_on_off)]
+    #[arg(long, env = "PORTICO_REAL_IP_RECURSIVE", default_value = "off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub real_ip_recursive: bool,
     /// Headers added to client responses: Server, Via, X-Kong-*-Latency,
     /// X-Kong-Upstream-Status, X-Kong-Request-Id, server_tokens, latency_tokens, or off.
@@ -129,7 +131,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTICO_ERROR_DEFAULT_TYPE", default_value = "text/plain")]
     pub error_default_type: String,
     /// Answer `Kong-Debug: 1` requests with Kong-Route-*/Kong-Service-* headers (on/off).
-    #[arg(long, env = "PORTICO_ALLOW_DEBUG_HEADER", default_value = "off", value_parser = parse_on_off)]
+    #[arg(long, env = "PORTICO_ALLOW_DEBUG_HEADER", default_value = "off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub allow_debug_header: bool,
     /// `HOST_PORT:LISTEN_PORT,...`: the port announced in X-Forwarded-Port per listen port.
     #[arg(long, env = "PORTICO_PORT_MAPS", default_value = "")]
@@ -218,6 +220,17 @@ impl ServeArgs {
     }
 }
 
+/// The proxy settings that `portico-dp serve` would use with these flags (for embedding
+/// and tests: `settings_from_flags(&["--trusted-ips", "10.0.0.0/8"])`).
+pub fn settings_from_flags(flags: &[&str]) -> anyhow::Result<ProxySettings> {
+    let argv = ["portico-dp", "serve"]
+        .into_iter()
+        .chain(flags.iter().copied());
+    let cli = Cli::try_parse_from(argv)?;
+    let Command::Serve(args) = cli.command;
+    args.proxy_settings()
+}
+
 /// Parses the command line, runs the command, and maps failure to a message and exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -259,12 +272,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ))
         .map_err(|e| anyhow::anyhow!(e))?;
         let runtime = RuntimeHandle::new(env)?;
+        // Standalone mode: the file must be valid to start (like Kong); later reloads that
+        // fail keep the running configuration.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut watcher = None;
         if let Some(path) = &args.declarative_config {
-            anyhow::bail!(
-                "--declarative-config {}: declarative configuration loading is not available in \
-                 this build yet",
-                path.display()
-            );
+            let source = DeclarativeSource::new(path, runtime.clone());
+            source.reload().await?;
+            tracing::info!(path = %path.display(), "serving the declarative configuration");
+            let mut stop = stop_rx.clone();
+            watcher = Some(tokio::spawn(source.watch(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })));
         }
         std::fs::create_dir_all(&args.prefix).map_err(|e| {
             anyhow::anyhow!("cannot create --prefix {}: {e}", args.prefix.display())
@@ -279,6 +298,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let node = Node::start(config, runtime).await?;
         wait_for_termination().await;
         tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+        if let Some(w) = watcher {
+            let _ = w.await;
+        }
         node.shutdown(Duration::from_secs(9)).await;
         Ok(())
     })
@@ -317,6 +340,16 @@ mod tests {
         assert_eq!(parse_listen("off"), Ok(Listen(None)));
         assert!(parse_listen("127.0.0.1:1").is_ok_and(|l| l.0.is_some()));
         assert!(parse_listen("nope").is_err());
+    }
+
+    #[test]
+    fn on_off_flags_take_a_value() {
+        let settings =
+            settings_from_flags(&["--real-ip-recursive", "on", "--allow-debug-header", "on"])
+                .expect("valid");
+        assert!(settings.real_ip_recursive && settings.allow_debug_header);
+        let settings = settings_from_flags(&[]).expect("defaults");
+        assert!(!settings.real_ip_recursive && !settings.allow_debug_header);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`proxy`]: listeners and the request path; [`node`]: a running node.
 //! - [`router`], [`balancer`], [`tls`]: what the request path consults.
 //! - [`status`]: `/status`, `/status/ready`, `/metrics`.
+//! - [`standalone`]: serving (and reloading) a declarative `kong.yml`.
 //! - [`sync`]: node id and the on-disk snapshot cache (hybrid mode).
 
 pub mod balancer;
@@ -14,6 +15,7 @@ pub mod node;
 pub mod proxy;
 pub mod router;
 pub mod runtime;
+pub mod standalone;
 pub mod status;
 pub mod sync;
 pub mod tls;

@@ -45,10 +45,24 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn spawn(mut command: Command, name: &str) -> Process {
+    pub fn spawn(command: Command, name: &str) -> Process {
+        Process::spawn_logged(command, name, None)
+    }
+
+    /// Like [`Process::spawn`], with stderr written to `log` (unless `PORTICO_TEST_LOGS` is
+    /// set, which shows all output).
+    pub fn spawn_logged(
+        mut command: Command,
+        name: &str,
+        log: Option<&std::path::Path>,
+    ) -> Process {
         command.stdin(Stdio::null());
         if std::env::var_os("PORTICO_TEST_LOGS").is_none() {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
+            command.stdout(Stdio::null());
+            match log.and_then(|p| std::fs::File::create(p).ok()) {
+                Some(file) => command.stderr(file),
+                None => command.stderr(Stdio::null()),
+            };
         }
         let child = command
             .spawn()
@@ -63,14 +77,19 @@ impl Process {
         self.child.as_ref().map_or(0, Child::id)
     }
 
-    /// Sends SIGTERM.
-    pub fn terminate(&self) {
+    /// Sends a signal by name (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([format!("-{name}"), self.pid().to_string()])
             .status();
     }
 
-    /// Waits for the process to exit, up to `deadline`.
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Waits for the process to exit, up to `deadline` (blocking the thread).
     pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
         let start = Instant::now();
         let child = self.child.as_mut()?;
@@ -80,6 +99,20 @@ impl Process {
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits for the process to exit, up to `deadline`, without blocking the async runtime.
+    pub async fn wait_exit_async(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < deadline {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
     }
@@ -131,48 +164,53 @@ impl DataPlane {
     /// answers (not necessarily ready).
     pub async fn start(extra: &[&str]) -> DataPlane {
         let prefix = tempfile::tempdir().expect("prefix dir");
-        let (proxy, proxy_tls, status) = (
-            loopback(free_port()),
-            loopback(free_port()),
-            loopback(free_port()),
-        );
+        // Listeners named in `extra` are used as given; the others get free ports.
+        let given = |flag: &str| -> Option<SocketAddr> {
+            let i = extra.iter().position(|f| *f == flag)?;
+            extra.get(i + 1)?.parse().ok()
+        };
+        let proxy = given("--proxy-listen").unwrap_or_else(|| loopback(free_port()));
+        let proxy_tls = given("--proxy-listen-tls").unwrap_or_else(|| loopback(free_port()));
+        let status = given("--status-listen").unwrap_or_else(|| loopback(free_port()));
         let mut command = Command::new(binary("portico-dp"));
-        command
-            .arg("serve")
-            .arg("--proxy-listen")
-            .arg(proxy.to_string())
-            .arg("--proxy-listen-tls")
-            .arg(proxy_tls.to_string())
-            .arg("--status-listen")
-            .arg(status.to_string())
-            .arg("--prefix")
-            .arg(prefix.path())
-            .args(extra);
-        let process = Process::spawn(command, "portico-dp");
-        let dp = DataPlane {
+        command.arg("serve");
+        for (flag, addr) in [
+            ("--proxy-listen", proxy),
+            ("--proxy-listen-tls", proxy_tls),
+            ("--status-listen", status),
+        ] {
+            if !extra.contains(&flag) {
+                command.arg(flag).arg(addr.to_string());
+            }
+        }
+        command.arg("--prefix").arg(prefix.path()).args(extra);
+        let log = prefix.path().join("portico-dp.log");
+        let process = Process::spawn_logged(command, "portico-dp", Some(&log));
+        let mut dp = DataPlane {
             process,
             proxy,
             proxy_tls,
             status,
             prefix,
         };
-        let status_addr = dp.status;
-        eventually(
-            Duration::from_secs(20),
-            "portico-dp status API",
-            || async move {
-                crate::client::send(
-                    status_addr,
-                    http::Request::get("/status")
-                        .header("host", "localhost")
-                        .body(Default::default())
-                        .ok()?,
-                )
-                .await
-                .ok()
-            },
-        )
-        .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let req = http::Request::get("/status")
+                .header("host", "localhost")
+                .body(Default::default())
+                .expect("request");
+            if crate::client::send(dp.status, req).await.is_ok() {
+                break;
+            }
+            let running = dp.process.running();
+            if !running || Instant::now() > deadline {
+                panic!(
+                    "portico-dp did not come up (running: {running}); its log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         dp
     }
 

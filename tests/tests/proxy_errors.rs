@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use data_plane::proxy::ProxySettings;
-use data_plane::proxy::settings::ErrorDefaultType;
 use data_plane::runtime::ConfigSet;
 use http::Request;
 use http_body_util::Full;
@@ -167,7 +165,7 @@ async fn overlong_uri_is_414() {
 }
 
 /// A proxy whose only route points at a closed port, so requests end in 502.
-async fn proxy_to_closed_port(settings: ProxySettings) -> TestProxy {
+async fn proxy_to_closed_port(flags: &[&str]) -> TestProxy {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -179,12 +177,12 @@ async fn proxy_to_closed_port(settings: ProxySettings) -> TestProxy {
         services: vec![svc],
         ..Default::default()
     };
-    TestProxy::start_with(config, settings).await
+    TestProxy::start_with(config, flags).await
 }
 
 #[tokio::test]
 async fn proxy_errors_negotiate_the_body_type() {
-    let proxy = proxy_to_closed_port(ProxySettings::default()).await;
+    let proxy = proxy_to_closed_port(&[]).await;
     let message = "An invalid response was received from the upstream server";
     let send = |accept: Option<&'static str>| {
         let mut b = get("/", "closed.test");
@@ -255,11 +253,7 @@ async fn proxy_errors_negotiate_the_body_type() {
 
 #[tokio::test]
 async fn error_default_type_setting_applies_without_accept() {
-    let settings = ProxySettings {
-        error_default_type: ErrorDefaultType::Json,
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to_closed_port(settings).await;
+    let proxy = proxy_to_closed_port(&["--error-default-type", "application/json"]).await;
     let resp = client::send(proxy.http, get("/", "closed.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -297,12 +291,16 @@ async fn slow_clients_are_timed_out() {
         services: vec![svc],
         ..Default::default()
     };
-    let settings = ProxySettings {
-        client_header_timeout: Duration::from_millis(300),
-        client_body_timeout: Duration::from_millis(300),
-        ..ProxySettings::default()
-    };
-    let proxy = TestProxy::start_with(config, settings).await;
+    let proxy = TestProxy::start_with(
+        config,
+        &[
+            "--nginx-http-client-header-timeout",
+            "300ms",
+            "--nginx-http-client-body-timeout",
+            "300ms",
+        ],
+    )
+    .await;
 
     // Headers that never finish: the connection is closed.
     let mut stream = tokio::net::TcpStream::connect(proxy.http).await.unwrap();

@@ -3,11 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use data_plane::node::NodeConfig;
-use data_plane::proxy::ProxySettings;
-use data_plane::proxy::settings::{
-    EnabledHeaders, TrustedIps, parse_port_maps, parse_real_ip_header,
-};
 use data_plane::runtime::ConfigSet;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -24,7 +19,7 @@ fn empty() -> Full<Bytes> {
 }
 
 /// An echo upstream behind a route on host `headers.test` (and path `/prefix` stripped).
-async fn setup(settings: ProxySettings) -> (TestProxy, Upstream) {
+async fn setup(flags: &[&str]) -> (TestProxy, Upstream) {
     let upstream = Upstream::echo().await;
     let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
     let by_host = route_hosts(Some(&svc), &["headers.test"]);
@@ -35,7 +30,7 @@ async fn setup(settings: ProxySettings) -> (TestProxy, Upstream) {
         services: vec![svc],
         ..Default::default()
     };
-    (TestProxy::start_with(config, settings).await, upstream)
+    (TestProxy::start_with(config, flags).await, upstream)
 }
 
 async fn echo(proxy: &TestProxy, req: Request<Full<Bytes>>) -> (client::Resp, Value) {
@@ -51,7 +46,7 @@ fn h<'a>(json: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn untrusted_clients_get_kong_forwarded_headers() {
-    let (proxy, _up) = setup(ProxySettings::default()).await;
+    let (proxy, _up) = setup(&[]).await;
     let port = proxy.http.port().to_string();
     let (_, json) = echo(
         &proxy,
@@ -81,7 +76,7 @@ async fn untrusted_clients_get_kong_forwarded_headers() {
 
 #[tokio::test]
 async fn x_forwarded_for_is_set_and_prefix_follows_strip_path() {
-    let (proxy, _up) = setup(ProxySettings::default()).await;
+    let (proxy, _up) = setup(&[]).await;
     let (_, json) = echo(&proxy, get("/", "headers.test").body(empty()).unwrap()).await;
     assert_eq!(h(&json, "x-forwarded-for"), "127.0.0.1");
     assert_eq!(h(&json, "x-forwarded-path"), "/");
@@ -100,11 +95,7 @@ async fn x_forwarded_for_is_set_and_prefix_follows_strip_path() {
 
 #[tokio::test]
 async fn trusted_clients_keep_their_forwarded_headers() {
-    let settings = ProxySettings {
-        trusted_ips: TrustedIps::parse("127.0.0.1").unwrap(),
-        ..ProxySettings::default()
-    };
-    let (proxy, _up) = setup(settings).await;
+    let (proxy, _up) = setup(&["--trusted-ips", "127.0.0.1"]).await;
     let (_, json) = echo(
         &proxy,
         get("/", "headers.test")
@@ -130,13 +121,15 @@ async fn trusted_clients_keep_their_forwarded_headers() {
 
 #[tokio::test]
 async fn recursive_real_ip_from_x_forwarded_for() {
-    let settings = ProxySettings {
-        trusted_ips: TrustedIps::parse("127.0.0.1,172.16.0.1,192.168.0.1").unwrap(),
-        real_ip_source: parse_real_ip_header("X-Forwarded-For").unwrap(),
-        real_ip_recursive: true,
-        ..ProxySettings::default()
-    };
-    let (proxy, _up) = setup(settings).await;
+    let (proxy, _up) = setup(&[
+        "--trusted-ips",
+        "127.0.0.1,172.16.0.1,192.168.0.1",
+        "--real-ip-header",
+        "X-Forwarded-For",
+        "--real-ip-recursive",
+        "on",
+    ])
+    .await;
     let (_, json) = echo(
         &proxy,
         get("/", "headers.test")
@@ -167,10 +160,10 @@ async fn port_maps_set_the_announced_port() {
         ..Default::default()
     };
     let port = portico_tests::process::free_port();
-    let mut node = NodeConfig::ephemeral();
-    node.proxy_listen = Some(portico_tests::process::loopback(port));
-    node.settings.port_maps = parse_port_maps(&format!("80:{port}")).unwrap();
-    let proxy = TestProxy::start_node(config, node).await;
+    let listen = format!("127.0.0.1:{port}");
+    let maps = format!("80:{port}");
+    let proxy =
+        TestProxy::start_with(config, &["--proxy-listen", &listen, "--port-maps", &maps]).await;
     let (_, json) = echo(
         &proxy,
         get("/", "headers.test")
@@ -184,7 +177,7 @@ async fn port_maps_set_the_announced_port() {
 
 #[tokio::test]
 async fn hop_by_hop_request_headers_are_removed() {
-    let (proxy, _up) = setup(ProxySettings::default()).await;
+    let (proxy, _up) = setup(&[]).await;
     let (_, json) = echo(
         &proxy,
         get("/", "headers.test")
@@ -226,7 +219,7 @@ async fn hop_by_hop_request_headers_are_removed() {
 
 #[tokio::test]
 async fn via_is_appended_in_both_directions() {
-    let (proxy, _up) = setup(ProxySettings::default()).await;
+    let (proxy, _up) = setup(&[]).await;
     let (resp, json) = echo(
         &proxy,
         get("/", "headers.test")
@@ -270,14 +263,14 @@ async fn custom_upstream(
     .await
 }
 
-async fn proxy_to(upstream: &Upstream, settings: ProxySettings) -> TestProxy {
+async fn proxy_to(upstream: &Upstream, flags: &[&str]) -> TestProxy {
     let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
     let config = ConfigSet {
         routes: vec![route_hosts(Some(&svc), &["custom.test"])],
         services: vec![svc],
         ..Default::default()
     };
-    TestProxy::start_with(config, settings).await
+    TestProxy::start_with(config, flags).await
 }
 
 #[tokio::test]
@@ -290,7 +283,7 @@ async fn upstream_via_and_server_are_kept_and_extended() {
         ],
     )
     .await;
-    let proxy = proxy_to(&upstream, ProxySettings::default()).await;
+    let proxy = proxy_to(&upstream, &[]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -308,7 +301,7 @@ async fn upstream_via_and_server_are_kept_and_extended() {
 #[tokio::test]
 async fn upstream_error_statuses_keep_proxied_latency_headers() {
     let upstream = custom_upstream(503, &[]).await;
-    let proxy = proxy_to(&upstream, ProxySettings::default()).await;
+    let proxy = proxy_to(&upstream, &[]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -333,7 +326,7 @@ async fn hop_by_hop_response_headers_are_removed() {
         ],
     )
     .await;
-    let proxy = proxy_to(&upstream, ProxySettings::default()).await;
+    let proxy = proxy_to(&upstream, &[]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -361,12 +354,8 @@ async fn hop_by_hop_response_headers_are_removed() {
 
 #[tokio::test]
 async fn headers_off_adds_nothing() {
-    let settings = ProxySettings {
-        headers: EnabledHeaders::parse("off").unwrap(),
-        ..ProxySettings::default()
-    };
     let upstream = custom_upstream(200, &[("server", "mock-server/1")]).await;
-    let proxy = proxy_to(&upstream, settings).await;
+    let proxy = proxy_to(&upstream, &["--headers", "off"]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -391,11 +380,7 @@ async fn headers_off_adds_nothing() {
 async fn headers_setting_selects_individual_headers() {
     let upstream = custom_upstream(200, &[]).await;
 
-    let via_only = ProxySettings {
-        headers: EnabledHeaders::parse("VIA, off").unwrap(),
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to(&upstream, via_only).await;
+    let proxy = proxy_to(&upstream, &["--headers", "VIA, off"]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -403,22 +388,14 @@ async fn headers_setting_selects_individual_headers() {
     assert!(!resp.headers.contains_key("server"));
     assert!(!resp.headers.contains_key("x-kong-proxy-latency"));
 
-    let server_only = ProxySettings {
-        headers: EnabledHeaders::parse("Server").unwrap(),
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to(&upstream, server_only).await;
+    let proxy = proxy_to(&upstream, &["--headers", "Server"]).await;
     let resp = client::send(proxy.http, get("/", "nothing.test").body(empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(resp.header("server"), format!("portico/{VERSION}"));
     assert!(!resp.headers.contains_key("via"));
 
-    let upstream_latency = ProxySettings {
-        headers: EnabledHeaders::parse("X-Kong-Upstream-Latency").unwrap(),
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to(&upstream, upstream_latency).await;
+    let proxy = proxy_to(&upstream, &["--headers", "X-Kong-Upstream-Latency"]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -430,11 +407,7 @@ async fn headers_setting_selects_individual_headers() {
     assert!(!resp.headers.contains_key("x-kong-response-latency"));
     assert!(!resp.headers.contains_key("x-kong-upstream-latency"));
 
-    let response_latency = ProxySettings {
-        headers: EnabledHeaders::parse("X-Kong-Response-Latency").unwrap(),
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to(&upstream, response_latency).await;
+    let proxy = proxy_to(&upstream, &["--headers", "X-Kong-Response-Latency"]).await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -448,12 +421,14 @@ async fn headers_setting_selects_individual_headers() {
 #[tokio::test]
 async fn upstream_status_header_when_enabled() {
     let upstream = custom_upstream(201, &[]).await;
-    let settings = ProxySettings {
-        headers: EnabledHeaders::parse("server_tokens,latency_tokens,x-kong-upstream-status")
-            .unwrap(),
-        ..ProxySettings::default()
-    };
-    let proxy = proxy_to(&upstream, settings).await;
+    let proxy = proxy_to(
+        &upstream,
+        &[
+            "--headers",
+            "server_tokens,latency_tokens,x-kong-upstream-status",
+        ],
+    )
+    .await;
     let resp = client::send(proxy.http, get("/", "custom.test").body(empty()).unwrap())
         .await
         .unwrap();
@@ -504,11 +479,7 @@ async fn debug_headers_only_when_allowed_and_asked() {
     let resp = client::send(proxy.http, req()).await.unwrap();
     assert!(!resp.headers.contains_key("kong-route-id"));
 
-    let settings = ProxySettings {
-        allow_debug_header: true,
-        ..ProxySettings::default()
-    };
-    let proxy = TestProxy::start_with(config, settings).await;
+    let proxy = TestProxy::start_with(config, &["--allow-debug-header", "on"]).await;
     let resp = client::send(proxy.http, req()).await.unwrap();
     assert_eq!(resp.header("kong-route-id"), r.id.to_string());
     assert_eq!(resp.header("kong-route-name"), "debug-route");
@@ -522,7 +493,7 @@ async fn debug_headers_only_when_allowed_and_asked() {
 
 #[tokio::test]
 async fn request_id_matches_the_upstream_and_error_bodies() {
-    let (proxy, _up) = setup(ProxySettings::default()).await;
+    let (proxy, _up) = setup(&[]).await;
     let (resp, json) = echo(&proxy, get("/", "headers.test").body(empty()).unwrap()).await;
     assert_eq!(
         resp.header("x-kong-request-id"),

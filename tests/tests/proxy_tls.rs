@@ -5,8 +5,6 @@
 
 use bytes::Bytes;
 use common::model::{CaCertificate, ForeignRef, Protocol};
-use data_plane::proxy::ProxySettings;
-use data_plane::proxy::settings::TrustedIps;
 use data_plane::runtime::ConfigSet;
 use http_body_util::Full;
 use portico_tests::certs::{TestCa, common_name, self_signed};
@@ -116,11 +114,13 @@ async fn a_new_runtime_changes_certificates_for_new_connections() {
     .await;
     assert_eq!(served_cn(&proxy, Some("swap.test")).await, "first.test");
     let second = certificate(&ca.issue(&["second.test"]));
-    proxy.publish(ConfigSet {
-        snis: vec![sni("swap.test", &second)],
-        certificates: vec![second],
-        ..Default::default()
-    });
+    proxy
+        .publish(ConfigSet {
+            snis: vec![sni("swap.test", &second)],
+            certificates: vec![second],
+            ..Default::default()
+        })
+        .await;
     assert_eq!(served_cn(&proxy, Some("swap.test")).await, "second.test");
 }
 
@@ -174,7 +174,7 @@ async fn alpn_negotiates_http2_and_http11() {
     assert_eq!(resp.json()["headers"]["x-forwarded-proto"], "https");
 }
 
-async fn https_only_proxy(redirect: u16, settings: ProxySettings) -> (TestProxy, Upstream) {
+async fn https_only_proxy(redirect: u16, flags: &[&str]) -> (TestProxy, Upstream) {
     let upstream = Upstream::echo().await;
     let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
     let mut r = route_hosts(Some(&svc), &["example.com"]);
@@ -185,12 +185,12 @@ async fn https_only_proxy(redirect: u16, settings: ProxySettings) -> (TestProxy,
         services: vec![svc],
         ..Default::default()
     };
-    (TestProxy::start_with(config, settings).await, upstream)
+    (TestProxy::start_with(config, flags).await, upstream)
 }
 
 #[tokio::test]
 async fn https_only_routes_answer_426_over_http() {
-    let (proxy, _up) = https_only_proxy(426, ProxySettings::default()).await;
+    let (proxy, _up) = https_only_proxy(426, &[]).await;
     let resp = client::send(proxy.http, get("/", "example.com").body(empty()).unwrap())
         .await
         .unwrap();
@@ -215,7 +215,7 @@ async fn https_only_routes_answer_426_over_http() {
 
 #[tokio::test]
 async fn https_redirect_status_codes_redirect_with_the_query() {
-    let (proxy, _up) = https_only_proxy(301, ProxySettings::default()).await;
+    let (proxy, _up) = https_only_proxy(301, &[]).await;
     let resp = client::send(
         proxy.http,
         get("/redirect-301", "example.com").body(empty()).unwrap(),
@@ -225,7 +225,7 @@ async fn https_redirect_status_codes_redirect_with_the_query() {
     assert_eq!(resp.status, 301);
     assert_eq!(resp.header("location"), "https://example.com/redirect-301");
 
-    let (proxy, _up) = https_only_proxy(302, ProxySettings::default()).await;
+    let (proxy, _up) = https_only_proxy(302, &[]).await;
     let resp = client::send(
         proxy.http,
         get("/redirect-302?foo=bar", "example.com")
@@ -252,14 +252,10 @@ async fn x_forwarded_proto_https_counts_only_from_trusted_peers() {
                 .unwrap(),
         )
     };
-    let (untrusted, _u1) = https_only_proxy(426, ProxySettings::default()).await;
+    let (untrusted, _u1) = https_only_proxy(426, &[]).await;
     assert_eq!(send(&untrusted, "https").await.unwrap().status, 426);
 
-    let trusted_settings = ProxySettings {
-        trusted_ips: TrustedIps::parse("127.0.0.1").unwrap(),
-        ..ProxySettings::default()
-    };
-    let (trusted, _u2) = https_only_proxy(426, trusted_settings).await;
+    let (trusted, _u2) = https_only_proxy(426, &["--trusted-ips", "127.0.0.1"]).await;
     assert_eq!(send(&trusted, "https").await.unwrap().status, 200);
     assert_eq!(send(&trusted, "httpsa").await.unwrap().status, 426);
 }

@@ -147,7 +147,7 @@ async fn round_robin_splits_exactly_by_weight() {
         target(&up, &format!("127.0.0.1:{}", b.port()), 10),
         target(&up, &format!("127.0.0.1:{}", c.port()), 5),
     ];
-    proxy.publish(config.clone());
+    proxy.publish(config.clone()).await;
     assert_eq!(
         distribution(&proxy, &[&a, &b, &c], 50).await,
         vec![20, 20, 10]
@@ -159,10 +159,10 @@ async fn round_robin_splits_exactly_by_weight() {
         target(&up, &format!("127.0.0.1:{}", a.port()), 10),
         target(&up, &format!("127.0.0.1:{}", b.port()), 0),
     ];
-    proxy.publish(config.clone());
+    proxy.publish(config.clone()).await;
     assert_eq!(distribution(&proxy, &[&a, &b], 10).await, vec![10, 0]);
     config.targets[1].weight = 10;
-    proxy.publish(config);
+    proxy.publish(config).await;
     let before = (a.requests(), b.requests());
     distribution(&proxy, &[&a, &b], 10).await;
     assert_eq!((a.requests() - before.0, b.requests() - before.1), (5, 5));
@@ -189,7 +189,7 @@ async fn balancer_host_header_is_the_target_or_host_header() {
     );
     up.host_header = Some("foo.com".into());
     config.upstreams = vec![up];
-    proxy.publish(config);
+    proxy.publish(config).await;
     let resp = send(&proxy, "/").await;
     assert_eq!(
         resp.json()["headers"]["host"],

@@ -156,7 +156,7 @@ async fn swapping_the_runtime_does_not_fail_requests_in_flight() {
         .collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
     // ...survive a swap to a configuration without their route.
-    proxy.publish(ConfigSet::default());
+    proxy.publish(ConfigSet::default()).await;
     for handle in in_flight {
         let resp = handle.await.unwrap().unwrap();
         assert_eq!(resp.status, 200);
