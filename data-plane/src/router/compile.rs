@@ -5,13 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::model::{Protocol, Route, Service};
+use common::model::{PathHandling, Protocol, Route, Service};
 use http::HeaderName;
-use regex::bytes::Regex;
 
 use super::RouteError as RouterError;
 use super::host::{WildcardHost, lowercase};
-use super::regex::{PathRegex, compile_header_regex};
+use super::regex::{HeaderRegex, PathRegex};
 
 /// Category bits, most significant first. A route's category is the set of fields it matches
 /// on; categories with more fields are tried first, and between categories with as many fields
@@ -70,7 +69,7 @@ impl SniValue {
     pub fn matches(&self, sni: &str) -> bool {
         match self {
             SniValue::Plain(v) => v == sni,
-            SniValue::Wildcard { pattern, .. } => pattern.matches(sni),
+            SniValue::Wildcard { pattern, .. } => pattern.matches(sni, ""),
         }
     }
 }
@@ -81,7 +80,7 @@ impl SniValue {
 pub struct HeaderRule {
     pub name: HeaderName,
     pub values: Vec<Vec<u8>>,
-    pub regex: Option<Regex>,
+    pub regex: Option<HeaderRegex>,
 }
 
 /// The path condition of an entry.
@@ -115,6 +114,13 @@ pub struct Entry {
     /// `sources`/`destinations` only make sense on stream routes; an HTTP entry carrying them
     /// can never match (Kong compares them with an empty client address).
     pub stream_only: bool,
+    /// What describing a match needs from the route and its service, copied here so that a
+    /// lookup does not have to dereference them (each would be a cache miss).
+    pub strip_path: bool,
+    pub path_handling: PathHandling,
+    pub preserve_host: bool,
+    /// The service's `path`; `None` means `/`.
+    pub service_path: Option<Box<[u8]>>,
 }
 
 /// Regexes shared by all entries, compiled once per distinct pattern.
@@ -223,7 +229,7 @@ fn compile_headers(route: &Route, c: &mut Common) -> Result<(), RouterError> {
             HeaderName::from_bytes(lower.as_bytes()).map_err(|e| invalid(e.to_string()))?;
         let regex = match values.as_slice() {
             [only] if only.starts_with("~*") => {
-                Some(compile_header_regex(&only[2..]).map_err(invalid)?)
+                Some(HeaderRegex::compile(&only[2..]).map_err(invalid)?)
             }
             _ => None,
         };
@@ -276,6 +282,7 @@ fn compile_snis(route: &Route, c: &mut Common) -> Result<(), RouterError> {
 pub fn compile_route(
     route_idx: u32,
     route: &Arc<Route>,
+    service: Option<&Service>,
     regexes: &mut RegexTable,
     out: &mut Vec<Entry>,
 ) -> Result<(), RouterError> {
@@ -354,6 +361,12 @@ pub fn compile_route(
             methods: common.methods.clone(),
             snis: common.snis.clone(),
             stream_only,
+            strip_path: r.strip_path,
+            path_handling: r.path_handling,
+            preserve_host: r.preserve_host,
+            service_path: service
+                .and_then(|s| s.path.as_deref())
+                .map(|p| p.as_bytes().into()),
         }
     };
     if paths.is_empty() {

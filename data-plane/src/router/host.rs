@@ -20,13 +20,34 @@ pub struct SplitHost<'a> {
     pub had_port: bool,
 }
 
+impl SplitHost<'_> {
+    /// The port the input carried (only when it had one).
+    #[cfg(test)]
+    pub fn port(&self) -> Option<&str> {
+        if !self.had_port {
+            return None;
+        }
+        self.with_port.rsplit_once(':').map(|(_, p)| p)
+    }
+}
+
 fn only_digits(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn add_port(host: &str, default_port: Option<u16>) -> Cow<'_, str> {
     match default_port {
-        Some(port) => Cow::Owned(format!("{host}:{port}")),
+        Some(port) => {
+            let mut s = String::with_capacity(host.len() + 6);
+            s.push_str(host);
+            s.push(':');
+            s.push_str(match port {
+                80 => "80",
+                443 => "443",
+                _ => return Cow::Owned(format!("{host}:{port}")),
+            });
+            Cow::Owned(s)
+        }
         None => Cow::Borrowed(host),
     }
 }
@@ -162,55 +183,28 @@ impl WildcardHost {
         Err("wildcard must be leftmost or rightmost character")
     }
 
-    /// Whether the request's lower-cased "host:port" matches.
-    pub fn matches(&self, with_port: &str) -> bool {
-        match (self.kind, &self.port) {
-            (WildcardKind::Leading, None) => {
-                // `.+\.literal(:\d+)?$`
-                let stem = strip_numeric_port(with_port);
-                ends_with_label_suffix(stem, &self.literal)
-                    || (stem.len() != with_port.len()
-                        && ends_with_label_suffix(with_port, &self.literal))
+    /// Whether a request's host matches: `name` is the lower-cased host without port, `port`
+    /// the port it carried or else the scheme's default. (Kong matches `*` as `.+` against
+    /// "host:port", which for hosts that split cleanly comes down to these label checks.)
+    pub fn matches(&self, name: &str, port: &str) -> bool {
+        if self.port.as_deref().is_some_and(|p| p != port) {
+            return false;
+        }
+        match self.kind {
+            // `.+\.literal(:\d+)?$`
+            WildcardKind::Leading => {
+                name.len() > self.literal.len() + 1
+                    && name.ends_with(self.literal.as_str())
+                    && name.as_bytes()[name.len() - self.literal.len() - 1] == b'.'
             }
-            (WildcardKind::Leading, Some(port)) => {
-                // `.+\.literal:port$`
-                with_port
-                    .strip_suffix(port.as_str())
-                    .and_then(|s| s.strip_suffix(':'))
-                    .is_some_and(|stem| ends_with_label_suffix(stem, &self.literal))
-            }
-            (WildcardKind::Trailing, None) => {
-                // `^literal\..+(:\d+)?$`: the `.+` also swallows any port.
-                starts_with_label_prefix(with_port, &self.literal)
-            }
-            (WildcardKind::Trailing, Some(port)) => {
-                // `^literal\..+:port$`
-                with_port
-                    .strip_suffix(port.as_str())
-                    .and_then(|s| s.strip_suffix(':'))
-                    .is_some_and(|stem| starts_with_label_prefix(stem, &self.literal))
+            // `^literal\..+(:\d+)?$`: without a port in the pattern, `.+` may be the port.
+            WildcardKind::Trailing => {
+                let min = self.literal.len() + usize::from(self.port.is_some());
+                name.len() > min
+                    && name.starts_with(self.literal.as_str())
+                    && name.as_bytes()[self.literal.len()] == b'.'
             }
         }
-    }
-}
-
-/// `s` is `X.literal` with a non-empty `X`.
-fn ends_with_label_suffix(s: &str, literal: &str) -> bool {
-    s.len() > literal.len() + 1
-        && s.ends_with(literal)
-        && s.as_bytes()[s.len() - literal.len() - 1] == b'.'
-}
-
-/// `s` is `literal.X` with a non-empty `X`.
-fn starts_with_label_prefix(s: &str, literal: &str) -> bool {
-    s.len() > literal.len() + 1 && s.starts_with(literal) && s.as_bytes()[literal.len()] == b'.'
-}
-
-/// Removes a trailing `:digits` (at least one digit), if any.
-fn strip_numeric_port(s: &str) -> &str {
-    match s.rfind(':') {
-        Some(pos) if pos + 1 < s.len() && only_digits(&s[pos + 1..]) => &s[..pos],
-        _ => s,
     }
 }
 
@@ -295,18 +289,26 @@ mod tests {
     // Catalogue §2.2 #28: wildcards match any port unless the pattern names one.
     #[test]
     fn wildcard_semantics() {
-        assert!(wild("*.route.com").matches("foo.route.com:80"));
-        assert!(wild("*.route.com").matches("a.b.route.com:123"));
-        assert!(!wild("*.route.com").matches("route.com:80"));
-        assert!(!wild("*.route.com").matches(".route.com:80"));
-        assert!(wild("route.*").matches("route.org:80"));
-        assert!(wild("route.*").matches("route.org.uk:123"));
-        assert!(!wild("route.*").matches("router.org:80"));
-        assert!(wild("*.route.net:123").matches("foo.route.net:123"));
-        assert!(!wild("*.route.net:123").matches("foo.route.net:456"));
-        assert!(wild("route.*:80").matches("route.org:80"));
-        assert!(!wild("route.*:80").matches("route.org:8080"));
-        assert!(!wild("route.*:80").matches("route.:80"));
+        assert!(wild("*.route.com").matches("foo.route.com", "80"));
+        assert!(wild("*.route.com").matches("a.b.route.com", "123"));
+        assert!(!wild("*.route.com").matches("route.com", "80"));
+        assert!(!wild("*.route.com").matches(".route.com", "80"));
+        assert!(wild("route.*").matches("route.org", "80"));
+        assert!(wild("route.*").matches("route.org.uk", "123"));
+        assert!(wild("route.*").matches("route.", "80"));
+        assert!(!wild("route.*").matches("router.org", "80"));
+        assert!(wild("*.route.net:123").matches("foo.route.net", "123"));
+        assert!(!wild("*.route.net:123").matches("foo.route.net", "456"));
+        assert!(wild("route.*:80").matches("route.org", "80"));
+        assert!(!wild("route.*:80").matches("route.org", "8080"));
+        assert!(!wild("route.*:80").matches("route.", "80"));
+    }
+
+    #[test]
+    fn split_host_port() {
+        assert_eq!(split_port("a.com:8000", None).port(), Some("8000"));
+        assert_eq!(split_port("[::1]:80", None).port(), Some("80"));
+        assert_eq!(split_port("a.com", Some(80)).port(), None);
     }
 
     #[test]

@@ -71,7 +71,7 @@ use std::sync::Arc;
 use common::model::{Protocol, Route, Service};
 
 use self::compile::{
-    PathRule, RegexTable, compile_route, is_http_route, is_http_service, kong_order,
+    Entry, PathRule, RegexTable, compile_route, is_http_route, is_http_service, kong_order,
 };
 use self::index::Index;
 use self::select::Request;
@@ -213,17 +213,21 @@ impl Router {
         let mut entries = Vec::with_capacity(kept.len());
         let mut regexes = RegexTable::default();
         let mut errors = Vec::new();
-        for (i, (route, _)) in kept.iter().enumerate() {
+        for (i, (route, service)) in kept.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            if let Err(e) = compile_route(i, route, &mut regexes, &mut entries) {
+            if let Err(e) = compile_route(i, route, service.as_deref(), &mut regexes, &mut entries)
+            {
                 errors.push(e);
             }
         }
         if !errors.is_empty() {
             return Err(RouterError { errors });
         }
-        // Stable: full ties keep the input order.
-        entries.sort_by(kong_order);
+        // Sort positions rather than the (large) entries; stable: full ties keep input order.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by(|&a, &b| kong_order(&entries[a], &entries[b]));
+        let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+        let entries: Vec<Entry> = order.iter().filter_map(|&i| slots[i].take()).collect();
         Ok(Router {
             routes: kept,
             index: Index::build(entries, regexes),
@@ -234,24 +238,18 @@ impl Router {
     pub fn find(&self, req: &RequestView<'_>) -> Option<RouteMatch<'_>> {
         let normalized = path::normalize(req.path);
         let host = req.host.map(host::lowercase);
-        let https = req.scheme.is_tls();
-        let default_port = if https { 443 } else { 80 };
-        let split = host
-            .as_deref()
-            .map(|h| host::split_port(h, Some(default_port)));
         let sni = req.sni.map(|s| {
             let s = s.strip_suffix('.').filter(|s| !s.is_empty()).unwrap_or(s);
             host::lowercase(s)
         });
-        let request = Request {
-            method: req.method,
-            path: &normalized,
-            host: host.as_deref(),
-            split,
-            https,
-            sni: sni.as_deref(),
-            headers: req.headers,
-        };
+        let request = Request::new(
+            req.method,
+            &normalized,
+            host.as_deref(),
+            req.scheme.is_tls(),
+            sni.as_deref(),
+            req.headers,
+        );
         let id = select::select(&self.index, &request)?;
         Some(self.describe_match(id, &normalized, req))
     }
@@ -269,51 +267,39 @@ impl Router {
                     path::sanitize_postfix(&normalized[len..]),
                 )
             }
-            Some(PathRule::Regex(r)) => {
-                let regex = &self.index.regexes[r as usize].regex;
-                match regex.captures(normalized) {
-                    Some(caps) => {
-                        let end = caps.get(0).map_or(0, |m| m.end());
-                        for (i, name) in regex.capture_names().enumerate().skip(1) {
-                            let value = caps.get(i).map_or_else(String::new, |m| {
-                                String::from_utf8_lossy(m.as_bytes()).into_owned()
-                            });
-                            captures.push((name.map(str::to_string), value));
-                        }
-                        (
-                            Some(&normalized[..end]),
-                            path::sanitize_postfix(&normalized[end..]),
-                        )
-                    }
-                    // Unreachable: the entry was selected because the regex matched.
-                    None => (None, whole_postfix),
+            Some(PathRule::Regex(r)) => match self.index.regexes[r as usize].captures(normalized) {
+                Some(m) => {
+                    captures = m.groups;
+                    let end = m.end.min(normalized.len());
+                    (
+                        Some(&normalized[..end]),
+                        path::sanitize_postfix(&normalized[end..]),
+                    )
                 }
-            }
+                // Unreachable: the entry was selected because the regex matched.
+                None => (None, whole_postfix),
+            },
             None => (None, whole_postfix),
         };
 
-        let service_path = service
-            .as_ref()
-            .and_then(|s| s.path.as_deref())
-            .unwrap_or("/");
-        let upstream = path::upstream_path(&path::JoinInput {
-            service_path: service_path.as_bytes(),
+        let upstream_path = path::upstream_path(&path::JoinInput {
+            service_path: entry.service_path.as_deref().unwrap_or(b"/"),
             request_path: normalized,
             postfix,
-            strip_path: route.strip_path,
-            path_handling: route.path_handling,
+            strip_path: entry.strip_path,
+            path_handling: entry.path_handling,
         });
         let stripped_prefix = prefix
-            .filter(|p| route.strip_path && !p.is_empty() && *p != b"/")
+            .filter(|p| entry.strip_path && !p.is_empty() && *p != b"/")
             .map(|p| String::from_utf8_lossy(p).into_owned());
-        let upstream_host = route
+        let upstream_host = entry
             .preserve_host
             .then(|| req.host.or(req.sni).map(str::to_string))
             .flatten();
         RouteMatch {
             route,
             service: service.as_ref(),
-            upstream_path: path::escape(&upstream),
+            upstream_path,
             stripped_prefix,
             captures,
             upstream_host,

@@ -93,20 +93,33 @@ fn remove_dot_segments(mut input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a path needs before matching, found in one pass over its bytes.
+fn needs_work(bytes: &[u8]) -> (bool, bool) {
+    let (mut escapes, mut segments) = (false, false);
+    let mut prev = 0u8;
+    for &b in bytes {
+        escapes |= b == b'%';
+        segments |= b == b'.' || (b == b'/' && prev == b'/');
+        prev = b;
+    }
+    (escapes, segments)
+}
+
 /// The path the router matches against: percent-decoded (except reserved characters), without
 /// dot segments and with repeated slashes merged. Borrows when nothing needs changing.
 pub fn normalize(path: &str) -> Cow<'_, [u8]> {
     let bytes = path.as_bytes();
-    if bytes.is_empty() || bytes == b"/" {
+    let (escapes, segments) = needs_work(bytes);
+    if !escapes && !segments {
         return Cow::Borrowed(bytes);
     }
-    let decoded: Cow<'_, [u8]> = if bytes.contains(&b'%') {
+    let decoded: Cow<'_, [u8]> = if escapes {
         Cow::Owned(percent_decode_unreserved(bytes))
     } else {
         Cow::Borrowed(bytes)
     };
-    let needs_segments = decoded.contains(&b'.') || decoded.windows(2).any(|w| w == b"//");
-    if !needs_segments {
+    // Decoding may have produced dots (`%2E`) but never slashes (`%2F` is reserved).
+    if !segments && !decoded.contains(&b'.') {
         return decoded;
     }
     Cow::Owned(remove_dot_segments(&decoded))
@@ -125,24 +138,75 @@ pub fn sanitize_postfix(postfix: &[u8]) -> &[u8] {
 
 /// Characters sent upstream as they are; every other byte is percent-encoded. `%` itself is
 /// kept, so escapes that survived normalisation (reserved characters) are forwarded unchanged.
-fn is_wire_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b)
-}
+const WIRE_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'/'
+                    | b':'
+                    | b';'
+                    | b'='
+                    | b'?'
+                    | b'@'
+                    | b'['
+                    | b']'
+                    | b'-'
+                    | b'_'
+                    | b'.'
+                    | b'~'
+                    | b'%'
+            );
+        b += 1;
+    }
+    table
+};
 
 /// Percent-encodes the bytes that are not safe in a request target (e.g. a decoded space
 /// becomes `%20` again). The result is always ASCII.
-pub fn escape(path: &[u8]) -> String {
-    let mut out = String::with_capacity(path.len() + 8);
-    for &b in path {
-        if is_wire_safe(b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 0x0f)]));
+#[cfg(test)]
+fn escape(path: &[u8]) -> String {
+    escape_parts(&[path])
+}
+
+/// [`escape`] over the concatenation of `parts`.
+fn escape_parts(parts: &[&[u8]]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 8);
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            let safe = rest
+                .iter()
+                .position(|&b| !WIRE_SAFE[usize::from(b)])
+                .unwrap_or(rest.len());
+            out.extend_from_slice(&rest[..safe]);
+            if let Some(&b) = rest.get(safe) {
+                out.extend_from_slice(&[
+                    b'%',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0x0f)],
+                ]);
+                rest = &rest[safe + 1..];
+            } else {
+                rest = &[];
+            }
         }
     }
-    out
+    // Only ASCII was written, so this cannot fail.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Inputs of the upstream path computation for one match.
@@ -158,20 +222,21 @@ pub struct JoinInput<'a> {
     pub path_handling: PathHandling,
 }
 
-/// Builds the (unescaped) upstream path exactly as Kong's traditional router does.
-pub fn upstream_path(input: &JoinInput<'_>) -> Vec<u8> {
-    match input.path_handling {
+/// Builds the upstream path exactly as Kong's traditional router does, then escapes it as
+/// Kong does before sending it.
+pub fn upstream_path(input: &JoinInput<'_>) -> String {
+    let parts = match input.path_handling {
         PathHandling::V0 => join_v0(input),
         PathHandling::V1 => join_v1(input),
-    }
+    };
+    escape_parts(&parts)
 }
 
-fn concat(parts: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.extend_from_slice(part);
-    }
-    out
+/// The upstream path as up to three consecutive parts (unused ones empty).
+type Parts<'a> = [&'a [u8]; 3];
+
+fn concat<'a>(a: &'a [u8], b: &'a [u8]) -> Parts<'a> {
+    [a, b, b""]
 }
 
 /// The request path without its first byte (the leading slash); empty for an empty path.
@@ -181,56 +246,57 @@ fn without_first(path: &[u8]) -> &[u8] {
 
 /// `v1`: plain concatenation of the service path and the (stripped) request path, dropping one
 /// slash when both sides bring one.
-fn join_v1(input: &JoinInput<'_>) -> Vec<u8> {
+fn join_v1<'a>(input: &JoinInput<'a>) -> Parts<'a> {
     let base = input.service_path;
     if input.strip_path {
         if base.ends_with(b"/") && input.postfix.starts_with(b"/") {
-            concat(&[&base[..base.len() - 1], input.postfix])
+            concat(&base[..base.len() - 1], input.postfix)
         } else {
-            concat(&[base, input.postfix])
+            concat(base, input.postfix)
         }
     } else {
-        concat(&[base, without_first(input.request_path)])
+        concat(base, without_first(input.request_path))
     }
 }
 
 /// `v0`: joins with a slash between service path and request remainder, and keeps a trailing
 /// slash of the request when the whole route path was stripped.
-fn join_v0(input: &JoinInput<'_>) -> Vec<u8> {
+fn join_v0<'a>(input: &JoinInput<'a>) -> Parts<'a> {
     let base = input.service_path;
     let postfix = input.postfix;
     let req = input.request_path;
+    let only = |p: &'a [u8]| concat(p, b"");
     if base.ends_with(b"/") {
         if !input.strip_path {
-            return concat(&[base, without_first(req)]);
+            return concat(base, without_first(req));
         }
         if postfix.is_empty() {
             if base == b"/" || req.ends_with(b"/") {
-                return base.to_vec();
+                return only(base);
             }
-            return base[..base.len() - 1].to_vec();
+            return only(&base[..base.len() - 1]);
         }
         if postfix.starts_with(b"/") {
-            return concat(&[&base[..base.len() - 1], postfix]);
+            return concat(&base[..base.len() - 1], postfix);
         }
-        return concat(&[base, postfix]);
+        return concat(base, postfix);
     }
     if !input.strip_path {
         if req == b"/" {
-            return base.to_vec();
+            return only(base);
         }
-        return concat(&[base, req]);
+        return concat(base, req);
     }
     if postfix.is_empty() {
         if req.len() > 1 && req.ends_with(b"/") {
-            return concat(&[base, b"/"]);
+            return concat(base, b"/");
         }
-        return base.to_vec();
+        return only(base);
     }
     if postfix.starts_with(b"/") {
-        return concat(&[base, postfix]);
+        return concat(base, postfix);
     }
-    concat(&[base, b"/", postfix])
+    [base, b"/", postfix]
 }
 
 #[cfg(test)]

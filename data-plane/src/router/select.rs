@@ -20,11 +20,18 @@
 //! Rather than scanning lists, we enumerate the routes that match the request through the
 //! partitions (see `index.rs`), keep those in the best category, and apply step 3 to them:
 //! the best-ranked one on the reduced list if any, else the best-ranked one.
+//!
+//! The hits are only needed in two situations, so they are computed lazily: to pick the
+//! reduced list when more than one route of the best category matches, and to find the
+//! starting category when it can make a difference: when the table has SNI routes and the
+//! request is plain HTTP, or has routes without any condition (which Kong never returns for
+//! a request with no hit at all). In every other case a category sorted before the request's
+//! own one cannot hold a matching route, so starting from the first category is equivalent.
 
 use http::{HeaderMap, HeaderName};
 
 use super::compile::{Entry, HEADER, HOST, METHOD, PathRule, SNI, URI};
-use super::host::SplitHost;
+use super::host::{SplitHost, split_port};
 use super::index::{Index, NO_CATEGORY, Partition};
 
 /// The request, prepared for matching.
@@ -34,11 +41,72 @@ pub struct Request<'a> {
     pub path: &'a [u8],
     /// The Host header as sent, lower-cased.
     pub host: Option<&'a str>,
+    /// The Host split into name and port.
     pub split: Option<SplitHost<'a>>,
+    /// The port the Host carried, else the scheme's default ("80" or "443").
+    pub port: &'a str,
     pub https: bool,
     /// The TLS SNI, lower-cased and without trailing dot.
     pub sni: Option<&'a str>,
     pub headers: &'a HeaderMap,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(
+        method: &'a str,
+        path: &'a [u8],
+        host: Option<&'a str>,
+        https: bool,
+        sni: Option<&'a str>,
+        headers: &'a HeaderMap,
+    ) -> Request<'a> {
+        let split = host.map(|h| split_port(h, None));
+        let default = if https { "443" } else { "80" };
+        // A split port is always the text after the last colon of the Host.
+        let port = match &split {
+            Some(s) if s.had_port => host
+                .and_then(|h| h.rsplit_once(':'))
+                .map_or(default, |(_, p)| p),
+            _ => default,
+        };
+        Request {
+            method,
+            path,
+            host,
+            split,
+            port,
+            https,
+            sni,
+            headers,
+        }
+    }
+
+    /// The host without port (brackets of an IPv6 literal removed).
+    fn host_name(&self) -> Option<&str> {
+        self.split.as_ref().map(|s| s.name.as_ref())
+    }
+
+    /// Kong's plain-host "hit": some route lists the host, with or without its port (a
+    /// port-less Host counting as the default port).
+    fn plain_host_hit(&self, index: &Index) -> bool {
+        let (Some(split), Some(raw)) = (&self.split, self.host) else {
+            return false;
+        };
+        let name = split.name.as_ref();
+        if index.exact_hosts.contains_key(name) {
+            return true;
+        }
+        if split.had_port {
+            return index.exact_hosts.contains_key(raw);
+        }
+        let default_port_hosts = if self.https {
+            &index.hosts_on_port_443
+        } else {
+            &index.hosts_on_port_80
+        };
+        // "host" and "[v6]" gain ":port" as they are; "host:" loses its colon first.
+        default_port_hosts.contains(raw) || default_port_hosts.contains(name)
+    }
 }
 
 /// Kong's request-wide hits.
@@ -50,19 +118,24 @@ struct Hits<'a> {
     uri: Option<&'a [u8]>,
 }
 
-/// Results of path regexes already run for this request (each runs at most once).
+/// Results of path regexes already run for this request (each runs at most once, whether
+/// for the hits or for a candidate).
 #[derive(Default)]
 struct RegexMemo {
-    results: Vec<(u32, bool)>,
+    len: usize,
+    results: [(u32, bool); 8],
 }
 
 impl RegexMemo {
     fn is_match(&mut self, index: &Index, id: u32, path: &[u8]) -> bool {
-        if let Some(&(_, m)) = self.results.iter().find(|(r, _)| *r == id) {
+        if let Some(&(_, m)) = self.results[..self.len].iter().find(|(r, _)| *r == id) {
             return m;
         }
         let m = index.regexes[id as usize].is_match(path);
-        self.results.push((id, m));
+        if self.len < self.results.len() {
+            self.results[self.len] = (id, m);
+            self.len += 1;
+        }
         m
     }
 }
@@ -88,44 +161,61 @@ impl Reduced<'_> {
     }
 }
 
-/// The winner so far: the best category seen, its reduced list, and the best-ranked entries.
-struct Best<'a> {
+/// The matching entries of the best category seen so far.
+struct Best {
     category: u16,
-    reduced: Option<Reduced<'a>>,
-    any: u32,
-    on_reduced: Option<u32>,
+    first: u32,
+    more: Vec<u32>,
 }
 
 struct Selector<'a> {
     index: &'a Index,
     req: &'a Request<'a>,
-    hits: Hits<'a>,
     memo: RegexMemo,
     start: u16,
-    best: Option<Best<'a>>,
+    best: Option<Best>,
 }
 
 /// Finds the winning entry id, or `None`.
 pub fn select<'a>(index: &'a Index, req: &'a Request<'a>) -> Option<u32> {
-    let mut memo = RegexMemo::default();
-    let hits = compute_hits(index, req, &mut memo);
-    if hits.category == 0 {
-        return None;
-    }
-    let start = match index.category_position[usize::from(hits.category)] {
-        NO_CATEGORY => 0,
-        pos => pos,
-    };
     let mut s = Selector {
         index,
         req,
-        hits,
-        memo,
-        start,
+        memo: RegexMemo::default(),
+        start: 0,
         best: None,
     };
+    let mut hits = None;
+    if index.has_unconditional || (index.has_snis && !req.https) {
+        let h = compute_hits(index, req, &mut s.memo);
+        if h.category == 0 {
+            return None;
+        }
+        s.start = match index.category_position[usize::from(h.category)] {
+            NO_CATEGORY => 0,
+            pos => pos,
+        };
+        hits = Some(h);
+    }
     s.enumerate();
-    s.best.map(|b| b.on_reduced.unwrap_or(b.any))
+    let best = s.best.take()?;
+    if best.more.is_empty() {
+        return Some(best.first);
+    }
+    // Several entries of the best category match: Kong's reduced list decides.
+    let hits = match hits {
+        Some(h) => h,
+        None => compute_hits(index, req, &mut s.memo),
+    };
+    let reduced = reduce(index, best.category, &hits, req);
+    let all = || std::iter::once(best.first).chain(best.more.iter().copied());
+    reduced
+        .and_then(|r| {
+            all()
+                .filter(|&id| r.contains(&index.entries[id as usize]))
+                .min()
+        })
+        .or_else(|| all().min())
 }
 
 fn compute_hits<'a>(index: &'a Index, req: &'a Request<'a>, memo: &mut RegexMemo) -> Hits<'a> {
@@ -143,14 +233,12 @@ fn compute_hits<'a>(index: &'a Index, req: &'a Request<'a>, memo: &mut RegexMemo
     }
 
     // Host: a plain host (with or without port), else the first matching wildcard.
-    if let Some(split) = &req.split {
-        if index.exact_hosts.contains_key(split.with_port.as_ref())
-            || index.exact_hosts.contains_key(split.name.as_ref())
-        {
+    if let Some(name) = req.host_name() {
+        if req.plain_host_hit(index) {
             hits.category |= HOST;
         } else if !index.wildcards.is_empty() {
             let mut first: Option<(u32, u32)> = None;
-            for_each_matching_wildcard(index, &split.with_port, |wid| {
+            for_each_matching_wildcard(index, name, req.port, |wid| {
                 let w = &index.wildcards[wid as usize];
                 if first.is_none_or(|f| w.first_seen < f) {
                     first = Some(w.first_seen);
@@ -190,64 +278,61 @@ fn compute_hits<'a>(index: &'a Index, req: &'a Request<'a>, memo: &mut RegexMemo
         hits.category |= METHOD;
     }
     if let Some(sni) = req.sni
-        && (index.plain_snis.contains(sni) || index.wildcard_snis.iter().any(|w| w.matches(sni)))
+        && (index.plain_snis.contains(sni)
+            || index.wildcard_snis.iter().any(|w| w.matches(sni, "")))
     {
         hits.category |= SNI;
     }
     hits
 }
 
-/// Calls `f` with the id of every wildcard host matching "host:port" (possibly more than once).
-/// Leading wildcards are found by the part after each dot (with and without the port),
-/// trailing ones by the part before each dot; each candidate is then checked.
-fn for_each_matching_wildcard(index: &Index, with_port: &str, mut f: impl FnMut(u32)) {
-    let stem = strip_port(with_port);
+/// Calls `f` with the id of every wildcard host matching the host `name` on `port` (possibly
+/// more than once). Leading wildcards are found by the part after each dot, trailing ones by
+/// the part before each dot; each candidate is then checked.
+fn for_each_matching_wildcard(index: &Index, name: &str, port: &str, mut f: impl FnMut(u32)) {
     let mut check = |ids: Option<&Vec<u32>>| {
         for &w in ids.into_iter().flatten() {
-            if index.wildcards[w as usize].pattern.matches(with_port) {
+            if index.wildcards[w as usize].pattern.matches(name, port) {
                 f(w);
             }
         }
     };
-    for (i, b) in with_port.bytes().enumerate() {
+    let last_label = name.rsplit('.').next().unwrap_or(name);
+    let first_label = name.split('.').next().unwrap_or(name);
+    let leading = index.wildcard_last_labels.contains(last_label);
+    let trailing = index.wildcard_first_labels.contains(first_label);
+    if !leading && !trailing {
+        return;
+    }
+    for (i, b) in name.bytes().enumerate() {
         if b != b'.' {
             continue;
         }
-        if i > 0 {
-            check(index.wildcards_leading.get(&with_port[i + 1..]));
-            if let Some(stem) = stem
-                && i + 1 < stem.len()
-            {
-                check(index.wildcards_leading.get(&stem[i + 1..]));
-            }
+        if leading && i > 0 {
+            check(index.wildcards_leading.get(&name[i + 1..]));
         }
-        check(index.wildcards_trailing.get(&with_port[..i]));
+        if trailing {
+            check(index.wildcards_trailing.get(&name[..i]));
+        }
     }
-}
-
-/// "host:123" -> "host" (only when the port is decimal).
-fn strip_port(s: &str) -> Option<&str> {
-    let pos = s.rfind(':')?;
-    let port = &s[pos + 1..];
-    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then(|| &s[..pos])
 }
 
 impl<'a> Selector<'a> {
     fn enumerate(&mut self) {
         let index = self.index;
-        if let Some(split) = &self.req.split {
-            let raw = self.req.host.unwrap_or_default();
+        let req = self.req;
+        if let (Some(raw), Some(name)) = (req.host, req.host_name()) {
             if let Some(p) = index.exact_hosts.get(raw) {
                 self.visit(p);
             }
-            if split.name.as_ref() != raw
-                && let Some(p) = index.exact_hosts.get(split.name.as_ref())
+            if name != raw
+                && let Some(p) = index.exact_hosts.get(name)
             {
                 self.visit(p);
             }
             if !index.wildcards.is_empty() {
                 let mut matched: Vec<u32> = Vec::new();
-                for_each_matching_wildcard(index, &split.with_port, |w| matched.push(w));
+                for_each_matching_wildcard(index, name, req.port, |w| matched.push(w));
                 matched.sort_unstable();
                 matched.dedup();
                 for w in matched {
@@ -260,27 +345,14 @@ impl<'a> Selector<'a> {
 
     fn visit(&mut self, partition: &'a Partition) {
         let path = self.req.path;
-        if !path.is_empty() && !partition.tree.is_empty() {
-            partition
-                .tree
-                .for_each_prefix(path, |_, ids| ids.iter().for_each(|&id| self.offer(id)));
-        }
-        for &id in &partition.pathless {
-            self.offer(id);
-        }
+        partition.for_each_candidate(path, |id| self.offer(id));
     }
 
     /// Considers entry `id`, already known to match the host and to be a path candidate.
     fn offer(&mut self, id: u32) {
         let index = self.index;
         let category = index.entry_category[id as usize];
-        if category < self.start {
-            return;
-        }
-        if let Some(best) = &self.best
-            && (category > best.category
-                || (category == best.category && best.on_reduced.is_some_and(|b| b < id)))
-        {
+        if category < self.start || self.best.as_ref().is_some_and(|b| category > b.category) {
             return;
         }
         let entry = &index.entries[id as usize];
@@ -293,21 +365,13 @@ impl<'a> Selector<'a> {
             return;
         }
         match &mut self.best {
-            Some(best) if best.category == category => {
-                best.any = best.any.min(id);
-                if best.reduced.as_ref().is_some_and(|r| r.contains(entry)) {
-                    best.on_reduced = Some(best.on_reduced.map_or(id, |b| b.min(id)));
-                }
-            }
+            Some(best) if best.category == category => best.more.push(id),
             _ => {
-                let reduced = reduce(index, category, &self.hits, self.req);
-                let on_reduced = reduced.as_ref().filter(|r| r.contains(entry)).map(|_| id);
                 self.best = Some(Best {
                     category,
-                    reduced,
-                    any: id,
-                    on_reduced,
-                });
+                    first: id,
+                    more: Vec::new(),
+                })
             }
         }
     }

@@ -1,36 +1,39 @@
 //! A byte-keyed radix tree that answers "which stored keys are prefixes of this path?" in one
 //! walk along the path, whatever the number of keys.
+//!
+//! It is built in one go from its keys (sorted, then split on their common prefixes) into a
+//! few contiguous arrays (nodes, edge labels, child tables, values): building allocates
+//! nothing per node, and a walk touches a handful of cache lines instead of chasing heap
+//! pointers.
 
-/// One node: the edge label leading to it, its children (sorted by the first byte of their
-/// label) and the values stored under the key that ends here.
-#[derive(Debug)]
-struct Node<T> {
-    label: Box<[u8]>,
-    first_bytes: Vec<u8>,
-    children: Vec<u32>,
-    values: Vec<T>,
+#[derive(Debug, Default, Clone, Copy)]
+struct Node {
+    label_start: u32,
+    label_len: u32,
+    child_start: u32,
+    child_len: u32,
+    value_start: u32,
+    value_len: u32,
 }
 
-impl<T> Node<T> {
-    fn new(label: &[u8]) -> Node<T> {
-        Node {
-            label: label.into(),
-            first_bytes: Vec::new(),
-            children: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-}
-
+/// The frozen tree.
 #[derive(Debug)]
 pub struct PrefixTree<T> {
-    nodes: Vec<Node<T>>,
+    nodes: Vec<Node>,
+    labels: Vec<u8>,
+    child_keys: Vec<u8>,
+    child_nodes: Vec<u32>,
+    values: Vec<T>,
 }
 
 impl<T> Default for PrefixTree<T> {
     fn default() -> Self {
         PrefixTree {
-            nodes: vec![Node::new(b"")],
+            nodes: vec![Node::default()],
+            labels: Vec::new(),
+            child_keys: Vec::new(),
+            child_nodes: Vec::new(),
+            values: Vec::new(),
         }
     }
 }
@@ -39,87 +42,95 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
+impl<T: Copy> PrefixTree<T> {
+    /// Builds the tree holding `value` under `key` for each pair. Values under equal keys keep
+    /// their order.
+    pub fn from_keys(mut keys: Vec<(&[u8], T)>) -> PrefixTree<T> {
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        let mut tree = PrefixTree::default();
+        tree.values.reserve(keys.len());
+        // (range of keys, depth of the parent, node slot to fill); the root has an empty label.
+        let mut stack = vec![(0usize, keys.len(), 0usize, 0usize)];
+        while let Some((lo, hi, parent_depth, slot)) = stack.pop() {
+            let range = &keys[lo..hi];
+            let depth = match (slot, range.first(), range.last()) {
+                (0, _, _) | (_, None, _) | (_, _, None) => parent_depth,
+                (_, Some(first), Some(last)) => common_prefix_len(first.0, last.0),
+            };
+            let label_start = tree.labels.len();
+            if let Some(first) = range.first() {
+                tree.labels.extend_from_slice(&first.0[parent_depth..depth]);
+            }
+            // Keys ending here sort before the longer keys sharing this prefix.
+            let value_start = tree.values.len();
+            let mut i = lo;
+            while i < hi && keys[i].0.len() == depth {
+                tree.values.push(keys[i].1);
+                i += 1;
+            }
+            // Children: runs of keys with the same next byte.
+            let child_start = tree.child_keys.len();
+            while i < hi {
+                let byte = keys[i].0[depth];
+                let mut j = i;
+                while j < hi && keys[j].0[depth] == byte {
+                    j += 1;
+                }
+                tree.child_keys.push(byte);
+                tree.child_nodes.push(tree.nodes.len() as u32);
+                tree.nodes.push(Node::default());
+                stack.push((i, j, depth, tree.nodes.len() - 1));
+                i = j;
+            }
+            tree.nodes[slot] = Node {
+                label_start: label_start as u32,
+                label_len: (tree.labels.len() - label_start) as u32,
+                child_start: child_start as u32,
+                child_len: (tree.child_keys.len() - child_start) as u32,
+                value_start: value_start as u32,
+                value_len: (tree.values.len() - value_start) as u32,
+            };
+        }
+        tree
+    }
+}
+
 impl<T> PrefixTree<T> {
     /// Whether nothing was inserted.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes[0].values.is_empty()
-    }
-
-    /// Appends `value` to the values stored under `key`.
-    pub fn insert(&mut self, key: &[u8], value: T) {
-        let mut node = 0usize;
-        let mut rest = key;
-        loop {
-            let Some(&first) = rest.first() else {
-                self.nodes[node].values.push(value);
-                return;
-            };
-            match self.nodes[node].first_bytes.binary_search(&first) {
-                Err(slot) => {
-                    let child = self.push_node(Node::new(rest));
-                    self.link(node, slot, first, child);
-                    self.nodes[child].values.push(value);
-                    return;
-                }
-                Ok(slot) => {
-                    let child = self.nodes[node].children[slot] as usize;
-                    let shared = common_prefix_len(&self.nodes[child].label, rest);
-                    if shared < self.nodes[child].label.len() {
-                        self.split(node, slot, shared);
-                    }
-                    node = self.nodes[node].children[slot] as usize;
-                    rest = &rest[shared..];
-                }
-            }
-        }
-    }
-
-    fn push_node(&mut self, n: Node<T>) -> usize {
-        self.nodes.push(n);
-        self.nodes.len() - 1
-    }
-
-    fn link(&mut self, parent: usize, slot: usize, first: u8, child: usize) {
-        let child = u32::try_from(child).unwrap_or(u32::MAX);
-        let p = &mut self.nodes[parent];
-        p.first_bytes.insert(slot, first);
-        p.children.insert(slot, child);
-    }
-
-    /// Splits the child at `slot` of `parent` after `at` bytes of its label, inserting a new
-    /// intermediate node that owns the shared part.
-    fn split(&mut self, parent: usize, slot: usize, at: usize) {
-        let child = self.nodes[parent].children[slot] as usize;
-        let label = std::mem::take(&mut self.nodes[child].label);
-        let (head, tail) = label.split_at(at);
-        self.nodes[child].label = tail.into();
-        let mid = self.push_node(Node::new(head));
-        let mid_u32 = u32::try_from(mid).unwrap_or(u32::MAX);
-        self.nodes[mid].first_bytes.push(tail[0]);
-        self.nodes[mid].children.push(child as u32);
-        self.nodes[parent].children[slot] = mid_u32;
+        self.values.is_empty()
     }
 
     /// Calls `f(key_len, values)` for every stored key that is a prefix of `path`, shortest
     /// first.
     pub fn for_each_prefix<'s>(&'s self, path: &[u8], mut f: impl FnMut(usize, &'s [T])) {
-        let mut node = &self.nodes[0];
+        let Some(mut node) = self.nodes.first() else {
+            return;
+        };
         let mut depth = 0usize;
         loop {
-            if !node.values.is_empty() {
-                f(depth, &node.values);
+            if node.value_len > 0 {
+                let start = node.value_start as usize;
+                f(depth, &self.values[start..start + node.value_len as usize]);
             }
             let Some(&next) = path.get(depth) else {
                 return;
             };
-            let Ok(slot) = node.first_bytes.binary_search(&next) else {
+            let start = node.child_start as usize;
+            let keys = &self.child_keys[start..start + node.child_len as usize];
+            let Some(slot) = keys.iter().position(|&k| k == next) else {
                 return;
             };
-            let child = &self.nodes[node.children[slot] as usize];
-            if !path[depth..].starts_with(&child.label) {
+            let child = &self.nodes[self.child_nodes[start + slot] as usize];
+            let label_start = child.label_start as usize;
+            let label = &self.labels[label_start..label_start + child.label_len as usize];
+            let rest = &path[depth..];
+            // A byte loop: labels are short, a libc memcmp call costs more than it saves.
+            if rest.len() < label.len() || !label.iter().zip(rest).all(|(a, b)| a == b) {
                 return;
             }
-            depth += child.label.len();
+            depth += label.len();
             node = child;
         }
     }
@@ -144,27 +155,28 @@ mod tests {
 
     #[test]
     fn finds_all_prefixes_in_order() {
-        let mut t = PrefixTree::default();
-        assert!(t.is_empty());
-        for (i, k) in [
+        assert!(PrefixTree::<u32>::default().is_empty());
+        let keys = [
             "/",
             "/my-route",
             "/my-route/hello",
             "/my",
             "/other",
             "/my-route",
-        ]
-        .iter()
-        .enumerate()
-        {
-            t.insert(k.as_bytes(), i as u32);
-        }
+        ];
+        let t = PrefixTree::from_keys(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.as_bytes(), i as u32))
+                .collect(),
+        );
         assert!(!t.is_empty());
         assert_eq!(
             prefixes(&t, "/my-route/hello/world"),
             vec![(1, vec![0]), (3, vec![3]), (9, vec![1, 5]), (15, vec![2])]
         );
         assert_eq!(prefixes(&t, "/m"), vec![(1, vec![0])]);
+        assert_eq!(prefixes(&t, "/othe"), vec![(1, vec![0])]);
         assert_eq!(prefixes(&t, ""), vec![]);
         assert_eq!(t.longest_prefix_len(b"/my-route/h"), Some(9));
         assert_eq!(t.longest_prefix_len(b"x"), None);
@@ -172,10 +184,44 @@ mod tests {
 
     #[test]
     fn empty_key_matches_everything() {
-        let mut t = PrefixTree::default();
-        t.insert(b"", 7u32);
-        t.insert(b"/a", 8);
+        let t = PrefixTree::from_keys(vec![(&b"/a"[..], 8u32), (b"", 7)]);
         assert_eq!(prefixes(&t, ""), vec![(0, vec![7])]);
         assert_eq!(prefixes(&t, "/ab"), vec![(0, vec![7]), (2, vec![8])]);
+    }
+
+    #[test]
+    fn many_keys_agree_with_a_scan() {
+        let keys: Vec<String> = (0..2_000)
+            .map(|i| format!("/svc-{}/{}", i % 97, i % 13))
+            .chain((0..50).map(|i| format!("/s{i}")))
+            .collect();
+        let t = PrefixTree::from_keys(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.as_bytes(), i as u32))
+                .collect(),
+        );
+        for path in [
+            "/svc-5/3/x",
+            "/svc-96/12",
+            "/s1",
+            "/s12/x",
+            "/svc-",
+            "/svc-10/1",
+        ] {
+            let mut expected: Vec<u32> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| path.starts_with(k.as_str()))
+                .map(|(i, _)| i as u32)
+                .collect();
+            let mut got: Vec<u32> = prefixes(&t, path)
+                .into_iter()
+                .flat_map(|(_, v)| v)
+                .collect();
+            expected.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, expected, "{path}");
+        }
     }
 }

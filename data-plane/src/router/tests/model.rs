@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::{Req, route};
 use crate::router::host::{WildcardHost, split_port};
 use crate::router::path::normalize;
-use crate::router::regex::{PathRegex, compile_header_regex};
+use crate::router::regex::{HeaderRegex, PathRegex};
 
 const HOST: u8 = 0x40;
 const HEADER: u8 = 0x20;
@@ -31,7 +31,7 @@ const SORTED_RULES: [u8; 5] = [HOST, HEADER, URI, METHOD, SNI];
 struct HeaderT {
     name: String,
     values: Vec<String>,
-    pattern: Option<regex::bytes::Regex>,
+    pattern: Option<HeaderRegex>,
 }
 
 struct UriT {
@@ -95,7 +95,7 @@ fn marshal(idx: usize, r: &Route, path: Option<&String>) -> RouteT {
     if let Some(headers) = &r.headers {
         for (name, values) in headers {
             let pattern = match values.as_slice() {
-                [v] if v.starts_with("~*") => Some(compile_header_regex(&v[2..]).unwrap()),
+                [v] if v.starts_with("~*") => Some(HeaderRegex::compile(&v[2..]).unwrap()),
                 _ => None,
             };
             t.headers.push(HeaderT {
@@ -269,6 +269,10 @@ impl Model {
             .as_deref()
             .map(|h| split_port(h, Some(if https { 443 } else { 80 })));
         let sni = r.sni.clone().unwrap_or_default();
+        let port = split
+            .as_ref()
+            .and_then(|s| s.port().map(str::to_string))
+            .unwrap_or_else(|| if https { "443" } else { "80" }.to_string());
         let header_values = |name: &str| -> Vec<Vec<u8>> {
             r.headers
                 .get_all(name)
@@ -298,7 +302,7 @@ impl Model {
             } else if let Some((v, _)) = self
                 .wildcard_hosts
                 .iter()
-                .find(|(_, w)| w.matches(&s.with_port))
+                .find(|(_, w)| w.matches(&s.name, &port))
             {
                 hit_host = Some(v);
                 category |= HOST;
@@ -348,7 +352,7 @@ impl Model {
                 let raw = raw_host.as_deref().unwrap_or_default();
                 let ok = t.hosts.iter().any(|(h, w)| match w {
                     None => h == raw || *h == s.name,
-                    Some(w) => w.matches(&s.with_port),
+                    Some(w) => w.matches(&s.name, &port),
                 });
                 if !ok {
                     return false;
@@ -455,6 +459,8 @@ const HOSTS: &[&str] = &[
     "b.*:8000",
     "*.a.com:80",
     "x.a.com",
+    "a.com:80",
+    "c.com:443",
 ];
 const PATHS: &[&str] = &[
     "/",
