@@ -378,6 +378,9 @@ fn cluster_client(
             .ok_or_else(|| anyhow::anyhow!("--cluster-dp-labels: '{pair}' is not key:value"))?;
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
+    // What this build can run; the control plane holds back configurations using
+    // plugins missing here.
+    let plugins = runtime.env().plugins().plugin_infos();
     let applier = RuntimeApplier::new(runtime, Some(SnapshotCache::new(&args.prefix)));
     let serving = applier.restore_from_cache();
     let node = NodeInfo {
@@ -385,8 +388,7 @@ fn cluster_client(
         hostname: hostname(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         labels,
-        // No plugins are compiled into this build yet.
-        plugins: Vec::new(),
+        plugins,
     };
     let mut settings = SyncClientSettings::new(
         args.cluster_control_plane.clone(),

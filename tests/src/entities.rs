@@ -1,9 +1,9 @@
 //! Entities with Kong's defaults, for building configurations in tests.
 
 use common::model::{
-    ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, Certificate, ForeignRef, HashOn,
-    Healthchecks, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Protocol,
-    Route, Service, Sni, Target, Upstream,
+    ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, Certificate, Consumer,
+    ForeignRef, HashOn, Healthchecks, KeyAuthCredential, PassiveHealthcheck, PassiveHealthy,
+    PassiveUnhealthy, PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -185,5 +185,75 @@ pub fn sni(name: &str, certificate: &Certificate) -> Sni {
         tags: None,
         created_at: 0,
         updated_at: 0,
+    }
+}
+
+/// A global plugin instance with `config` (Kong fills the schema's defaults when the
+/// configuration is loaded). Scope it with [`PluginScope`].
+pub fn plugin(name: &str, config: serde_json::Value) -> Plugin {
+    Plugin {
+        id: Uuid::new_v4(),
+        name: name.to_string(),
+        instance_name: None,
+        route: None,
+        service: None,
+        consumer: None,
+        config,
+        protocols: vec![
+            Protocol::Grpc,
+            Protocol::Grpcs,
+            Protocol::Http,
+            Protocol::Https,
+        ],
+        enabled: true,
+        tags: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// Builder-style scoping of a plugin instance.
+pub trait PluginScope {
+    fn on_route(self, route: &Route) -> Self;
+    fn on_service(self, service: &Service) -> Self;
+    fn on_consumer(self, consumer: &Consumer) -> Self;
+}
+
+impl PluginScope for Plugin {
+    fn on_route(mut self, route: &Route) -> Plugin {
+        self.route = Some(ForeignRef { id: route.id });
+        self
+    }
+
+    fn on_service(mut self, service: &Service) -> Plugin {
+        self.service = Some(ForeignRef { id: service.id });
+        self
+    }
+
+    fn on_consumer(mut self, consumer: &Consumer) -> Plugin {
+        self.consumer = Some(ForeignRef { id: consumer.id });
+        self
+    }
+}
+
+pub fn consumer(username: &str) -> Consumer {
+    Consumer {
+        id: Uuid::new_v4(),
+        username: Some(username.to_string()),
+        custom_id: None,
+        tags: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+pub fn key_credential(consumer: &Consumer, key: &str) -> KeyAuthCredential {
+    KeyAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        key: key.to_string(),
+        ttl: None,
+        tags: None,
+        created_at: 0,
     }
 }

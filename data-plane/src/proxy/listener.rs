@@ -166,8 +166,9 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                     .client_hello()
                     .server_name()
                     .map(str::to_ascii_lowercase);
-                // The certificate table of the runtime current when the client said hello.
-                let config = shared.runtime.load().tls_server_config().clone();
+                // The certificate table of the runtime current when the client said hello,
+                // and the plugins' certificate phase (client certificate, session reuse).
+                let config = shared.runtime.load().tls_server_config_for(sni.as_deref());
                 let stream = start.into_stream(config).await?;
                 Ok::<_, std::io::Error>((stream, sni))
             };

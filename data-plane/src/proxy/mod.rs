@@ -5,7 +5,8 @@
 //! - [`handler`]: the request path, phase by phase.
 //! - [`upstream_call`] / [`upstream`]: peer selection, retries, pooled connections.
 //! - [`headers`], [`forwarded`], [`errors`]: Kong's header and error rules.
-//! - [`phases`]: the plugin hook points; [`context`]: per-request state.
+//! - [`context`]: per-request state. Plugin hooks are called from here into
+//!   [`crate::plugins`].
 
 pub mod context;
 pub mod errors;
@@ -13,7 +14,6 @@ pub mod forwarded;
 pub mod handler;
 pub mod headers;
 pub mod listener;
-pub mod phases;
 pub mod response_body;
 pub mod settings;
 mod tunnel;

@@ -50,7 +50,10 @@ impl Drop for Completion {
         if self.ctx.status == 0 {
             self.ctx.status = CLIENT_CLOSED;
         }
-        self.runtime.plugins().log(&self.ctx);
+        let plugins = self.runtime.plugins();
+        if !plugins.is_empty() {
+            plugins.log(&mut self.ctx, &self.runtime);
+        }
         self.shared.request_finished(&self.ctx, &self.runtime);
     }
 }
@@ -135,10 +138,7 @@ impl ProxyBody {
 
     /// Attaches the request's completion; the response is final at this point.
     pub fn set_completion(&mut self, mut completion: Completion) {
-        completion.body_filter = completion
-            .runtime
-            .plugins()
-            .wants_body_filter(&completion.ctx);
+        completion.body_filter = !completion.runtime.plugins().is_empty();
         self.completion = Some(Box::new(completion));
     }
 
@@ -218,7 +218,7 @@ impl Body for ProxyBody {
                                 _ => true,
                             };
                             let Completion { ctx, runtime, .. } = completion;
-                            runtime.plugins().body_filter(ctx, &mut data, eof);
+                            runtime.plugins().body_filter(ctx, runtime, &mut data, eof);
                         }
                         completion.ctx.bytes_out += data.len() as u64;
                         Frame::data(data)

@@ -22,6 +22,7 @@ mod transformers;
 pub const BUNDLED_PLUGIN_VERSION: &str = "3.10.0";
 
 /// A plugin known to the control plane.
+#[derive(Clone)]
 pub struct PluginDef {
     pub name: &'static str,
     /// Kong's handler `PRIORITY`: plugins run from the highest to the lowest.
@@ -33,6 +34,19 @@ pub struct PluginDef {
 }
 
 impl PluginDef {
+    /// A plugin defined outside this crate (a custom plugin): `schema` is its subschema of
+    /// the `plugins` entity, usually `Schema::new(name).field("config", Field::record(..))`.
+    pub fn custom(
+        name: &'static str,
+        priority: i32,
+        version: &'static str,
+        schema: Schema,
+    ) -> PluginDef {
+        let mut def = PluginDef::new(name, priority, schema);
+        def.version = version;
+        def
+    }
+
     pub(crate) fn new(name: &'static str, priority: i32, mut schema: Schema) -> PluginDef {
         schema.name = name;
         schema.make_records_required();
