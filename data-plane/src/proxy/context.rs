@@ -27,6 +27,9 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// The client certificate chain, leaf first, when the client presented one.
     pub client_certificates: Option<Vec<CertificateDer<'static>>>,
+    /// Negotiated TLS version (`TLSv1.3`) and cipher suite, for the log serializer.
+    pub tls_version: Option<&'static str>,
+    pub tls_cipher: Option<&'static str>,
 }
 
 /// A 32-hex-digit request id (like nginx's `$request_id`), also sent as
@@ -174,6 +177,8 @@ pub struct RequestContext {
     /// `kong.service.request.set_path` / `set_raw_query`: what goes upstream instead.
     pub upstream_path: Option<String>,
     pub upstream_query: Option<String>,
+    /// The path and query sent upstream (kept only when plugins are configured).
+    pub upstream_uri: Option<String>,
     /// The request and response heads as sent, kept for plugins' later phases (only when
     /// plugins are configured).
     pub request_head: Option<Box<RequestHead>>,
@@ -210,6 +215,7 @@ impl RequestContext {
             client_verify: None,
             upstream_path: None,
             upstream_query: None,
+            upstream_uri: None,
             request_head: None,
             response_head: None,
         }

@@ -487,6 +487,9 @@ async fn process(
     let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
     };
+    if !plugins.is_empty() {
+        ctx.upstream_uri = Some(path_and_query.as_str().to_string());
+    }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
     let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();

@@ -126,6 +126,8 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
             tls: false,
             sni: None,
             client_certificates: None,
+            tls_version: None,
+            tls_cipher: None,
         });
         serve_connection(stream, info, &shared, &builder, drain.clone());
     }
@@ -188,12 +190,22 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
             let client_certificates = conn
                 .peer_certificates()
                 .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect());
+            let tls_version = match conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => Some("TLSv1.3"),
+                Some(rustls::ProtocolVersion::TLSv1_2) => Some("TLSv1.2"),
+                _ => None,
+            };
+            let tls_cipher = conn
+                .negotiated_cipher_suite()
+                .and_then(|s| s.suite().as_str());
             let info = Arc::new(ConnInfo {
                 peer,
                 local,
                 tls: true,
                 sni,
                 client_certificates,
+                tls_version,
+                tls_cipher,
             });
             let builder = if h2 { &h2_only } else { &h1_only };
             serve_connection(stream, info, &shared, builder, conn_drain);

@@ -9,7 +9,7 @@
 //! | `kong.service.*` | [`Kong::service`] ([`service::Service`]) |
 //! | `kong.router.*` | [`Kong::route`], [`Kong::matched_service`] |
 //! | `kong.ctx.shared` | [`Kong::shared`] |
-//! | `kong.log.*` | `tracing` |
+//! | `kong.log.serialize` | [`Kong::serialize`] (`kong.log.*`: `tracing`) |
 //!
 //! Functions Kong restricts to some phases check the phase and return
 //! [`PdkError::Phase`] with Kong's message otherwise.
@@ -17,6 +17,7 @@
 pub mod certificate;
 pub mod client;
 pub mod exit;
+pub mod log;
 
 pub mod request;
 pub mod response;
