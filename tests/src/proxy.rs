@@ -257,3 +257,12 @@ impl TestProxy {
         }
     }
 }
+
+/// The error the declarative loader (which `portico-dp` runs on its `kong.yml`) gives for
+/// `config`, which must be invalid.
+pub fn rejected(config: &ConfigSet) -> String {
+    match common::declarative::parse(&to_kong_yml(config)) {
+        Ok(_) => panic!("the configuration was accepted"),
+        Err(e) => e.to_string(),
+    }
+}

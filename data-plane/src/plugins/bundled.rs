@@ -1,6 +1,22 @@
-//! The bundled plugins, registered explicitly by name.
+//! The bundled plugins, registered explicitly by name with their schemas from
+//! `common::schema::plugins` (Kong's config schema, PRIORITY and VERSION).
 
-use super::PluginRegistry;
+use std::collections::HashMap;
+
+use common::schema::PluginDef;
+
+use super::{PluginRegistry, key_auth};
 
 /// Registers every bundled plugin that this data plane implements.
-pub fn register_all(_registry: &mut PluginRegistry) {}
+pub fn register_all(registry: &mut PluginRegistry) {
+    let mut defs: HashMap<&'static str, PluginDef> = common::schema::plugins::bundled()
+        .into_iter()
+        .map(|d| (d.name, d))
+        .collect();
+    let mut add = |name: &str, factory: super::registry::FactoryFn| {
+        if let Some(def) = defs.remove(name) {
+            registry.register(def, factory);
+        }
+    };
+    add("key-auth", key_auth::factory);
+}

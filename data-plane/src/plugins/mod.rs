@@ -20,10 +20,12 @@
 //! A plugin ends a request early by returning [`Flow::Exit`] (Kong's `kong.response.exit`
 //! and `kong.response.error`). Plugins after it still take part in the later phases.
 
+pub mod auth;
 mod bundled;
 pub mod chain;
 pub mod compile_cx;
 pub mod credentials;
+pub mod key_auth;
 pub mod pdk;
 pub mod registry;
 pub mod state;

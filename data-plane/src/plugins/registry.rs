@@ -19,6 +19,9 @@ use super::{InstanceCx, Plugin};
 pub type PluginFactory =
     Arc<dyn Fn(&InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> + Send + Sync>;
 
+/// A plain-function factory (what the bundled plugins use).
+pub type FactoryFn = fn(&InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String>;
+
 /// A registered plugin.
 #[derive(Clone)]
 pub struct Registration {

@@ -191,6 +191,39 @@ impl Request<'_, '_> {
     }
 }
 
+/// The request body's media type, lower-cased, without parameters.
+fn media_type(headers: Option<&HeaderMap>) -> Option<String> {
+    let value = headers?.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+impl Request<'_, '_> {
+    /// The body decoded by its content type (`kong.request.get_body`): form arguments
+    /// (arrays for repeated names) or a JSON object.
+    pub async fn body_args(
+        &mut self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, PdkError> {
+        let media = media_type(self.headers());
+        let raw = self.raw_body().await?;
+        match media.as_deref() {
+            Some("application/x-www-form-urlencoded") => {
+                let text = String::from_utf8_lossy(&raw);
+                match super::log::query_json(&text) {
+                    serde_json::Value::Object(map) => Ok(map),
+                    _ => Ok(serde_json::Map::new()),
+                }
+            }
+            Some("application/json") => match serde_json::from_slice(&raw) {
+                Ok(serde_json::Value::Object(map)) => Ok(map),
+                Ok(_) => Err(PdkError::Failed("invalid json body".into())),
+                Err(_) => Err(PdkError::Failed("invalid json body".into())),
+            },
+            Some(_) => Err(PdkError::Failed("unsupported content type".into())),
+            None => Err(PdkError::Failed("missing content type".into())),
+        }
+    }
+}
+
 impl ServiceRequest<'_, '_> {
     fn live(&mut self) -> Result<&mut http::request::Parts, PdkError> {
         check_phase(self.kong.phase, &[Phase::Rewrite, Phase::Access])?;
@@ -267,6 +300,53 @@ impl ServiceRequest<'_, '_> {
         self.set_raw_query(&encoded)
     }
 
+    /// `kong.service.request.clear_query_arg`: removes every `name` argument upstream.
+    pub fn clear_query_arg(&mut self, name: &str) -> Result<(), PdkError> {
+        let current = match &self.kong.ctx.upstream_query {
+            Some(q) => q.clone(),
+            None => self.live()?.uri.query().unwrap_or("").to_string(),
+        };
+        let kept: Vec<&str> = current
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+                !pair.is_empty() && super::log::query_json(key).get(name).is_none()
+            })
+            .collect();
+        self.set_raw_query(&kept.join("&"))
+    }
+
+    /// `kong.service.request.set_body`: re-encodes `args` as the request's content type
+    /// (form or JSON).
+    pub fn set_body(
+        &mut self,
+        args: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), PdkError> {
+        let media = media_type(Some(&self.live()?.headers));
+        let body = match media.as_deref() {
+            Some("application/json") => {
+                serde_json::to_vec(args).map_err(|e| PdkError::Failed(e.to_string()))?
+            }
+            _ => {
+                let mut out = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in args {
+                    match v {
+                        serde_json::Value::Array(list) => {
+                            for item in list {
+                                out.append_pair(k, &plain(item));
+                            }
+                        }
+                        other => {
+                            out.append_pair(k, &plain(other));
+                        }
+                    }
+                }
+                out.finish().into_bytes()
+            }
+        };
+        self.set_raw_body(Bytes::from(body))
+    }
+
     /// `kong.service.request.set_raw_body`: replaces the body; `Content-Length` follows.
     pub fn set_raw_body(&mut self, body: Bytes) -> Result<(), PdkError> {
         let head = self.live()?;
@@ -276,5 +356,13 @@ impl ServiceRequest<'_, '_> {
             **slot = RequestBody::Buffered(body);
         }
         Ok(())
+    }
+}
+
+/// A JSON value as form text (strings without quotes).
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
