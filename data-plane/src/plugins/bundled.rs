@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use common::schema::PluginDef;
 
-use super::{PluginRegistry, key_auth};
+use super::{PluginRegistry, key_auth, rate_limiting};
 
 /// Registers every bundled plugin that this data plane implements.
 pub fn register_all(registry: &mut PluginRegistry) {
@@ -19,4 +19,5 @@ pub fn register_all(registry: &mut PluginRegistry) {
         }
     };
     add("key-auth", key_auth::factory);
+    add("rate-limiting", rate_limiting::factory);
 }

@@ -27,6 +27,7 @@ pub mod compile_cx;
 pub mod credentials;
 pub mod key_auth;
 pub mod pdk;
+pub mod rate_limiting;
 pub mod registry;
 pub mod state;
 

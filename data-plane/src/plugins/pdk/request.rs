@@ -102,6 +102,13 @@ impl Request<'_, '_> {
         self.kong.head_parts().map(|(_, u, _, _)| u.path())
     }
 
+    /// The normalized path (`kong.request.get_path`): escapes of unreserved characters
+    /// decoded, dot segments removed, slashes merged.
+    pub fn path(&self) -> Option<String> {
+        let raw = self.raw_path()?;
+        Some(String::from_utf8_lossy(&crate::router::normalize_path(raw)).into_owned())
+    }
+
     /// The query string without `?` (`kong.request.get_raw_query`), "" when absent.
     pub fn raw_query(&self) -> &str {
         self.kong
