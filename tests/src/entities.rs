@@ -1,9 +1,10 @@
 //! Entities with Kong's defaults, for building configurations in tests.
 
 use common::model::{
-    ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, Certificate, Consumer,
-    ForeignRef, HashOn, Healthchecks, KeyAuthCredential, PassiveHealthcheck, PassiveHealthy,
-    PassiveUnhealthy, PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
+    AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
+    Certificate, Consumer, ForeignRef, HashOn, Healthchecks, KeyAuthCredential, PassiveHealthcheck,
+    PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin, Protocol, Route, Service, Sni, Target,
+    Upstream,
 };
 use uuid::Uuid;
 
@@ -253,6 +254,37 @@ pub fn key_credential(consumer: &Consumer, key: &str) -> KeyAuthCredential {
         consumer: ForeignRef { id: consumer.id },
         key: key.to_string(),
         ttl: None,
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// A basic-auth credential for `password`.
+pub fn basic_credential(
+    consumer: &Consumer,
+    username: &str,
+    password: &str,
+) -> BasicAuthCredential {
+    BasicAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        username: username.to_string(),
+        // Stored hashed, as Kong stores it (kong.yml is rendered with `_transform: false`).
+        password: common::schema::entities::hash_basicauth_password(
+            &consumer.id.to_string(),
+            password,
+        ),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// An ACL group membership.
+pub fn acl_group(consumer: &Consumer, group: &str) -> AclGroup {
+    AclGroup {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        group: group.to_string(),
         tags: None,
         created_at: 0,
     }

@@ -20,6 +20,28 @@ async fn post(cp: &ControlPlane, path: &str, form: &[&str]) -> serde_json::Value
     resp.json()
 }
 
+/// Deletes the (only) plugin named `name`.
+async fn delete_plugin(cp: &ControlPlane, name: &str) {
+    let plugins = cp.get("/plugins").await.json();
+    let id = plugins["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let deleted = cp
+        .request(
+            Method::DELETE,
+            &format!("/plugins/{id}"),
+            None,
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+}
+
 async fn send(dp: &DataPlane, req: http::request::Builder) -> client::Resp {
     client::send(dp.proxy, req.body(Default::default()).unwrap())
         .await
@@ -47,8 +69,8 @@ async fn fresh_minute(left: u64) {
     .await;
 }
 
-/// Kong's "Get Started" guide: a service and route, then rate limiting, key
-/// authentication and load balancing, each through the Admin API.
+/// Kong's "Get Started" guide: a service and route, then rate limiting, proxy caching,
+/// key authentication and load balancing, each through the Admin API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kongs_get_started_plugin_steps() {
     let certs = ClusterCerts::shared().await;
@@ -112,7 +134,7 @@ async fn kongs_get_started_plugin_steps() {
     assert_eq!(last.header("x-ratelimit-remaining-minute"), "0");
     assert!(!last.header("retry-after").is_empty());
 
-    // Key authentication on the service (rate limiting removed to keep the steps apart).
+    // Each step's plugin is removed before the next one, to keep the steps apart.
     let plugins = cp.get("/plugins").await.json();
     let rl_id = plugins["data"][0]["id"].as_str().unwrap().to_owned();
     let deleted = cp
@@ -124,6 +146,26 @@ async fn kongs_get_started_plugin_steps() {
         )
         .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
+
+    // Proxy caching: Miss, then Hit.
+    post(
+        cp,
+        "/plugins",
+        &["name=proxy-cache", "config.strategy=memory"],
+    )
+    .await;
+    eventually(DEADLINE, "proxy caching in force", || async {
+        let resp = send(&dp, get("/mock/probe", "localhost")).await;
+        (!resp.header("x-cache-status").is_empty()).then_some(())
+    })
+    .await;
+    let first = send(&dp, get("/mock/cached", "localhost")).await;
+    assert_eq!(first.header("x-cache-status"), "Miss");
+    let second = send(&dp, get("/mock/cached", "localhost")).await;
+    assert_eq!(second.header("x-cache-status"), "Hit");
+    assert_eq!(second.header("x-cache-key"), first.header("x-cache-key"));
+    delete_plugin(cp, "proxy-cache").await;
+
     post(cp, "/services/example_service/plugins", &["name=key-auth"]).await;
     post(cp, "/consumers", &["username=luka"]).await;
     post(cp, "/consumers/luka/key-auth", &["key=top-secret-key"]).await;

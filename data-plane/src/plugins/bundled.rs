@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use common::schema::PluginDef;
 
-use super::{PluginRegistry, key_auth, rate_limiting};
+use super::{PluginRegistry, basic_auth, key_auth, proxy_cache, rate_limiting};
 
 /// Registers every bundled plugin that this data plane implements.
 pub fn register_all(registry: &mut PluginRegistry) {
@@ -20,4 +20,6 @@ pub fn register_all(registry: &mut PluginRegistry) {
     };
     add("key-auth", key_auth::factory);
     add("rate-limiting", rate_limiting::factory);
+    add("proxy-cache", proxy_cache::factory);
+    add("basic-auth", basic_auth::factory);
 }

@@ -2,7 +2,6 @@
 //! header, query argument or body field identifies a consumer's credential.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use common::model::KeyAuthCredential;
@@ -52,10 +51,7 @@ fn expired(credential: &KeyAuthCredential) -> bool {
     let Some(ttl) = credential.ttl else {
         return false;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    credential.created_at + ttl <= now
+    credential.created_at + ttl <= super::clock::now_secs()
 }
 
 impl KeyAuth {

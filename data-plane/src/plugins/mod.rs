@@ -21,12 +21,15 @@
 //! and `kong.response.error`). Plugins after it still take part in the later phases.
 
 pub mod auth;
+pub mod basic_auth;
 mod bundled;
 pub mod chain;
+pub mod clock;
 pub mod compile_cx;
 pub mod credentials;
 pub mod key_auth;
 pub mod pdk;
+pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod registry;
 pub mod state;

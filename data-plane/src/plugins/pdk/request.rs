@@ -97,6 +97,11 @@ impl Request<'_, '_> {
         self.kong.head_parts().map(|(_, _, v, _)| v)
     }
 
+    /// The request target as the client sent it.
+    pub fn uri(&self) -> Option<&Uri> {
+        self.kong.head_parts().map(|(_, u, _, _)| u)
+    }
+
     /// The path as the client sent it (`kong.request.get_raw_path`).
     pub fn raw_path(&self) -> Option<&str> {
         self.kong.head_parts().map(|(_, u, _, _)| u.path())

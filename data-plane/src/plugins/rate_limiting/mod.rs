@@ -7,7 +7,6 @@ mod periods;
 mod redis;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use http::{HeaderName, HeaderValue};
@@ -246,9 +245,7 @@ fn number(n: f64) -> String {
 #[async_trait]
 impl Plugin for RateLimiting {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = super::clock::now_secs();
         let identifier = self.identifier(kong);
         let usage = match self.usage(&identifier, now).await {
             Ok(u) => u,
