@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use common::schema::PluginDef;
 
-use super::{PluginRegistry, basic_auth, key_auth, proxy_cache, rate_limiting};
+use super::{
+    PluginRegistry, acl, basic_auth, correlation_id, cors, ip_restriction, key_auth, proxy_cache,
+    rate_limiting, request_size_limiting, request_termination,
+};
 
 /// Registers every bundled plugin that this data plane implements.
 pub fn register_all(registry: &mut PluginRegistry) {
@@ -22,4 +25,10 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("rate-limiting", rate_limiting::factory);
     add("proxy-cache", proxy_cache::factory);
     add("basic-auth", basic_auth::factory);
+    add("acl", acl::factory);
+    add("cors", cors::factory);
+    add("ip-restriction", ip_restriction::factory);
+    add("request-size-limiting", request_size_limiting::factory);
+    add("request-termination", request_termination::factory);
+    add("correlation-id", correlation_id::factory);
 }

@@ -20,18 +20,24 @@
 //! A plugin ends a request early by returning [`Flow::Exit`] (Kong's `kong.response.exit`
 //! and `kong.response.error`). Plugins after it still take part in the later phases.
 
+pub mod acl;
 pub mod auth;
 pub mod basic_auth;
 mod bundled;
 pub mod chain;
 pub mod clock;
 pub mod compile_cx;
+pub mod correlation_id;
+pub mod cors;
 pub mod credentials;
+pub mod ip_restriction;
 pub mod key_auth;
 pub mod pdk;
 pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod registry;
+pub mod request_size_limiting;
+pub mod request_termination;
 pub mod state;
 
 use async_trait::async_trait;

@@ -25,6 +25,15 @@ pub fn headers_json(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
+/// A number as Lua's `tostring` prints it: integers without a fraction.
+pub fn lua_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
 /// A query string as Kong's `get_query`: `true` for a key without `=`, arrays for repeats.
 pub fn query_json(raw: &str) -> Value {
     let mut out = Map::new();
@@ -59,7 +68,19 @@ fn decode(s: &str) -> String {
 /// to verify it against (Kong's `request_client_certificate`): verification failed.
 const UNVERIFIED: &str = "FAILED:unable to verify the first certificate";
 
+/// Values plugins add to the log entry (`kong.log.set_serialize_value`).
+#[derive(Clone, Default)]
+struct SerializeValues(Vec<(String, Value)>);
+
 impl Kong<'_> {
+    /// `kong.log.set_serialize_value(key, value)`: sets a top-level field of this
+    /// request's log entry.
+    pub fn set_serialize_value(&mut self, key: &str, value: Value) {
+        let values = self.ctx.shared.get_or_insert_default::<SerializeValues>();
+        values.0.retain(|(k, _)| k != key);
+        values.0.push((key.to_string(), value));
+    }
+
     /// `kong.log.serialize()` (log phase).
     pub fn serialize(&self) -> Result<Value, PdkError> {
         check_phase(self.phase, &[Phase::Log])?;
@@ -190,6 +211,11 @@ impl Kong<'_> {
         }
         if let Some(consumer) = &ctx.consumer {
             root["consumer"] = serde_json::to_value(consumer.as_ref()).unwrap_or(Value::Null);
+        }
+        if let Some(values) = ctx.shared.get::<SerializeValues>() {
+            for (key, value) in &values.0 {
+                root[key.as_str()] = value.clone();
+            }
         }
         Ok(root)
     }

@@ -32,7 +32,7 @@ fn parse(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), PdkError>
     Ok((name, value))
 }
 
-impl Response<'_, '_> {
+impl<'k> Response<'k, '_> {
     /// The status sent (or about to be sent) to the client (`kong.response.get_status`).
     pub fn status(&self) -> Option<StatusCode> {
         if let Some(parts) = self.kong.response.as_deref() {
@@ -100,7 +100,12 @@ impl Response<'_, '_> {
     }
 
     /// Direct access to the response headers (header_filter).
-    pub fn headers_mut(&mut self) -> Result<&mut HeaderMap, PdkError> {
-        Ok(&mut self.head()?.headers)
+    pub fn headers_mut(self) -> Result<&'k mut HeaderMap, PdkError> {
+        check_phase(self.kong.phase, &[Phase::HeaderFilter])?;
+        self.kong
+            .response
+            .as_deref_mut()
+            .map(|parts| &mut parts.headers)
+            .ok_or_else(|| PdkError::Failed("no response head".into()))
     }
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use self::local::LocalCounters;
 use self::periods::{Period, period_start};
 use self::redis::{RedisConfig, RedisCounters};
+use super::pdk::log::lua_number;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -207,16 +208,16 @@ impl RateLimiting {
             }
             headers.push(header(
                 &format!("x-ratelimit-limit-{}", period.name()),
-                number(*limit),
+                lua_number(*limit),
             ));
             headers.push(header(
                 &format!("x-ratelimit-remaining-{}", period.name()),
-                number(remaining),
+                lua_number(remaining),
             ));
         }
         if let Some((limit, remaining, _, reset)) = best {
-            headers.push(header("ratelimit-limit", number(limit)));
-            headers.push(header("ratelimit-remaining", number(remaining)));
+            headers.push(header("ratelimit-limit", lua_number(limit)));
+            headers.push(header("ratelimit-remaining", lua_number(remaining)));
             headers.push(header("ratelimit-reset", reset.to_string()));
             if stop.is_some() {
                 headers.push(header("retry-after", reset.to_string()));
@@ -231,15 +232,6 @@ fn header(name: &str, value: String) -> Option<(HeaderName, HeaderValue)> {
         HeaderName::from_bytes(name.as_bytes()).ok()?,
         HeaderValue::from_str(&value).ok()?,
     ))
-}
-
-/// A limit as Lua prints a number: integers without a fraction.
-fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        n.to_string()
-    }
 }
 
 #[async_trait]
