@@ -2,9 +2,9 @@
 
 use common::model::{
     AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
-    Certificate, Consumer, ForeignRef, HashOn, Healthchecks, KeyAuthCredential, PassiveHealthcheck,
-    PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin, Protocol, Route, Service, Sni, Target,
-    Upstream,
+    Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential, KeyAuthCredential,
+    PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin, Protocol, Route,
+    Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -285,6 +285,17 @@ pub fn acl_group(consumer: &Consumer, group: &str) -> AclGroup {
         id: Uuid::new_v4(),
         consumer: ForeignRef { id: consumer.id },
         group: group.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+pub fn hmac_credential(consumer: &Consumer, username: &str, secret: &str) -> HmacAuthCredential {
+    HmacAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        username: username.to_string(),
+        secret: secret.to_string(),
         tags: None,
         created_at: 0,
     }

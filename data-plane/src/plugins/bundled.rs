@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use common::schema::PluginDef;
 
 use super::{
-    PluginRegistry, acl, basic_auth, correlation_id, cors, ip_restriction, key_auth, proxy_cache,
-    rate_limiting, request_size_limiting, request_termination,
+    PluginRegistry, acl, basic_auth, correlation_id, cors, hmac_auth, ip_restriction, key_auth,
+    proxy_cache, rate_limiting, request_size_limiting, request_termination, request_transformer,
+    response_transformer,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -25,10 +26,13 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("rate-limiting", rate_limiting::factory);
     add("proxy-cache", proxy_cache::factory);
     add("basic-auth", basic_auth::factory);
+    add("hmac-auth", hmac_auth::factory);
     add("acl", acl::factory);
     add("cors", cors::factory);
     add("ip-restriction", ip_restriction::factory);
     add("request-size-limiting", request_size_limiting::factory);
     add("request-termination", request_termination::factory);
     add("correlation-id", correlation_id::factory);
+    add("request-transformer", request_transformer::factory);
+    add("response-transformer", response_transformer::factory);
 }

@@ -30,6 +30,7 @@ pub mod compile_cx;
 pub mod correlation_id;
 pub mod cors;
 pub mod credentials;
+pub mod hmac_auth;
 pub mod ip_restriction;
 pub mod key_auth;
 pub mod pdk;
@@ -38,6 +39,8 @@ pub mod rate_limiting;
 pub mod registry;
 pub mod request_size_limiting;
 pub mod request_termination;
+pub mod request_transformer;
+pub mod response_transformer;
 pub mod state;
 
 use async_trait::async_trait;
