@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use common::schema::PluginDef;
 
 use super::{
-    PluginRegistry, acl, basic_auth, correlation_id, cors, hmac_auth, ip_restriction, key_auth,
-    proxy_cache, rate_limiting, request_size_limiting, request_termination, request_transformer,
-    response_transformer,
+    PluginRegistry, acl, basic_auth, correlation_id, cors, hmac_auth, ip_restriction, jwt,
+    key_auth, proxy_cache, rate_limiting, request_size_limiting, request_termination,
+    request_transformer, response_transformer,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -27,6 +27,7 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("proxy-cache", proxy_cache::factory);
     add("basic-auth", basic_auth::factory);
     add("hmac-auth", hmac_auth::factory);
+    add("jwt", jwt::factory);
     add("acl", acl::factory);
     add("cors", cors::factory);
     add("ip-restriction", ip_restriction::factory);

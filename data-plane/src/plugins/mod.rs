@@ -32,6 +32,7 @@ pub mod cors;
 pub mod credentials;
 pub mod hmac_auth;
 pub mod ip_restriction;
+pub mod jwt;
 pub mod key_auth;
 pub mod pdk;
 pub mod proxy_cache;
