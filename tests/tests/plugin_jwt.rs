@@ -250,7 +250,10 @@ fn the_schema_rejects_bad_configs() {
             json!({"claims_to_verify": ["iat"]}),
             "expected one of: exp, nbf",
         ),
-        (json!({"maximum_expiration": 31_536_001}), "value should be between 0 and 31536000"),
+        (
+            json!({"maximum_expiration": 31_536_001}),
+            "value should be between 0 and 31536000",
+        ),
     ] {
         let config = ConfigSet {
             plugins: vec![plugin("jwt", conf.clone())],

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use common::schema::PluginDef;
 
 use super::{
-    PluginRegistry, acl, basic_auth, correlation_id, cors, hmac_auth, ip_restriction, jwt,
-    key_auth, proxy_cache, rate_limiting, request_size_limiting, request_termination,
-    request_transformer, response_transformer,
+    PluginRegistry, acl, basic_auth, correlation_id, cors, file_log, hmac_auth, http_log,
+    ip_restriction, jwt, key_auth, proxy_cache, rate_limiting, request_size_limiting,
+    request_termination, request_transformer, response_transformer,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -36,4 +36,6 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("correlation-id", correlation_id::factory);
     add("request-transformer", request_transformer::factory);
     add("response-transformer", response_transformer::factory);
+    add("file-log", file_log::factory);
+    add("http-log", http_log::factory);
 }
