@@ -7,7 +7,7 @@ use common::schema::PluginDef;
 
 use super::{
     PluginRegistry, acl, basic_auth, correlation_id, cors, file_log, hmac_auth, http_log,
-    ip_restriction, jwt, key_auth, proxy_cache, rate_limiting, request_size_limiting,
+    ip_restriction, jwt, key_auth, prometheus, proxy_cache, rate_limiting, request_size_limiting,
     request_termination, request_transformer, response_transformer,
 };
 
@@ -38,4 +38,5 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("response-transformer", response_transformer::factory);
     add("file-log", file_log::factory);
     add("http-log", http_log::factory);
+    add("prometheus", prometheus::factory);
 }

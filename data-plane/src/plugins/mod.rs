@@ -37,6 +37,7 @@ pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
 pub mod pdk;
+pub mod prometheus;
 pub mod proxy_cache;
 pub mod rate_limiting;
 pub mod registry;

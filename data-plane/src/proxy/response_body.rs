@@ -52,7 +52,7 @@ impl Drop for Completion {
         }
         let plugins = self.runtime.plugins();
         if !plugins.is_empty() {
-            plugins.log(&mut self.ctx, &self.runtime);
+            plugins.log(&mut self.ctx, &self.runtime, Some(&self.shared.metrics));
         }
         self.shared.request_finished(&self.ctx, &self.runtime);
     }
