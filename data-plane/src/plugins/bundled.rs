@@ -7,8 +7,8 @@ use common::schema::PluginDef;
 
 use super::{
     PluginRegistry, acl, basic_auth, correlation_id, cors, file_log, hmac_auth, http_log,
-    ip_restriction, jwt, key_auth, prometheus, proxy_cache, rate_limiting, request_size_limiting,
-    request_termination, request_transformer, response_transformer,
+    ip_restriction, jwt, key_auth, mtls_auth, prometheus, proxy_cache, rate_limiting,
+    request_size_limiting, request_termination, request_transformer, response_transformer,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -28,6 +28,7 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("basic-auth", basic_auth::factory);
     add("hmac-auth", hmac_auth::factory);
     add("jwt", jwt::factory);
+    add("mtls-auth", mtls_auth::factory);
     add("acl", acl::factory);
     add("cors", cors::factory);
     add("ip-restriction", ip_restriction::factory);

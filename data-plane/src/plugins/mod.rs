@@ -36,6 +36,7 @@ pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
 pub mod key_auth;
+pub mod mtls_auth;
 pub mod pdk;
 pub mod prometheus;
 pub mod proxy_cache;
@@ -67,6 +68,14 @@ pub trait Plugin: Send + Sync + 'static {
     /// During the TLS handshake (global instances only): ask for a client certificate,
     /// disable session reuse.
     fn certificate(&self, _tls: &mut CertificatePhase<'_>) {}
+
+    /// Kong runs the certificate phase for global instances only (no route is known
+    /// yet). A plugin that must act on every TLS connection as soon as it is configured
+    /// anywhere (mtls-auth asks every client for a certificate) returns true: its
+    /// first instance then runs `certificate` even when it is scoped.
+    fn certificate_when_scoped(&self) -> bool {
+        false
+    }
 
     /// Before routing (global instances only). Changes to the request affect routing.
     async fn rewrite(&self, _kong: &mut Kong<'_>) -> Flow {

@@ -141,6 +141,8 @@ pub struct PluginChain {
     entries: Vec<Entry>,
     /// Global instances in priority order.
     globals: Vec<InstanceRef>,
+    /// Instances running the certificate phase, in priority order.
+    certificate: Vec<InstanceRef>,
 }
 
 impl PluginChain {
@@ -205,7 +207,7 @@ impl PluginChain {
         }
         let mut entries: Vec<Entry> = by_name.into_values().collect();
         entries.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
-        let globals = entries
+        let globals: Vec<InstanceRef> = entries
             .iter()
             .enumerate()
             .filter_map(|(e, entry)| {
@@ -221,7 +223,30 @@ impl PluginChain {
                     })
             })
             .collect();
-        Ok(PluginChain { entries, globals })
+        // The certificate phase: global instances, plus the first instance of plugins
+        // that act on every TLS connection wherever they are configured.
+        let certificate = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(e, entry)| {
+                let global = globals.iter().find(|r| r.entry as usize == e).copied();
+                global.or_else(|| {
+                    let first = entry.instances.first()?;
+                    first
+                        .handler
+                        .certificate_when_scoped()
+                        .then_some(InstanceRef {
+                            entry: e as u32,
+                            instance: 0,
+                        })
+                })
+            })
+            .collect();
+        Ok(PluginChain {
+            entries,
+            globals,
+            certificate,
+        })
     }
 
     /// No plugin configured: the request path skips every hook.
@@ -253,10 +278,11 @@ impl PluginChain {
             .get(r.instance as usize)
     }
 
-    /// The `certificate` phase of a TLS connection (global instances).
+    /// The `certificate` phase of a TLS connection (global instances, see
+    /// [`Plugin::certificate_when_scoped`]).
     pub fn certificate(&self, sni: Option<&str>) -> TlsDecisions {
         let mut decisions = TlsDecisions::default();
-        for r in &self.globals {
+        for r in &self.certificate {
             if let Some(instance) = self.instance(*r) {
                 let mut phase = CertificatePhase::new(sni, &mut decisions);
                 instance.handler.certificate(&mut phase);
