@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use common::model::{
-    AclGroup, BasicAuthCredential, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+    AclGroup, BasicAuthCredential, Consumer, HmacAuthCredential, JwtSecret, KeyAuthCredential,
 };
 use common::snapshot::ConfigSet;
 use uuid::Uuid;
@@ -16,15 +16,23 @@ pub struct Credential {
     pub id: Uuid,
     pub consumer_id: Option<Uuid>,
     /// What `X-Credential-Identifier` carries (the key id, the username, ...).
-    pub identifier: Option<String>,
+    pub identifier: Option<Arc<str>>,
 }
 
 pub type Index<T> = Arc<HashMap<String, Arc<T>>>;
 
+/// A key-auth credential with what a successful lookup sets, computed once.
+pub struct KeyEntry {
+    pub credential: KeyAuthCredential,
+    pub consumer: Option<Arc<Consumer>>,
+    pub identity: Credential,
+    pub headers: super::auth::ConsumerHeaders,
+}
+
 /// Lazily built indexes over one configuration's credentials.
 pub struct CredentialIndexes<'a> {
     config: &'a ConfigSet,
-    keyauth: OnceLock<Index<KeyAuthCredential>>,
+    keyauth: OnceLock<Index<KeyEntry>>,
     basicauth: OnceLock<Index<BasicAuthCredential>>,
     hmacauth: OnceLock<Index<HmacAuthCredential>>,
     jwt: OnceLock<Index<JwtSecret>>,
@@ -51,10 +59,35 @@ impl<'a> CredentialIndexes<'a> {
         }
     }
 
-    /// key-auth credentials by key.
-    pub fn keyauth(&self) -> Index<KeyAuthCredential> {
+    /// key-auth credentials by key, with their consumer and upstream headers.
+    pub fn keyauth(&self) -> Index<KeyEntry> {
         self.keyauth
-            .get_or_init(|| index(&self.config.keyauth_credentials, |c| &c.key))
+            .get_or_init(|| {
+                let consumers: HashMap<Uuid, Arc<Consumer>> = self
+                    .config
+                    .consumers
+                    .iter()
+                    .map(|c| (c.id, Arc::new(c.clone())))
+                    .collect();
+                let entries = self.config.keyauth_credentials.iter().map(|c| {
+                    let consumer = consumers.get(&c.consumer.id).cloned();
+                    let identity = Credential {
+                        id: c.id,
+                        consumer_id: Some(c.consumer.id),
+                        identifier: Some(Arc::from(c.id.to_string().as_str())),
+                    };
+                    let headers =
+                        super::auth::ConsumerHeaders::new(consumer.as_deref(), Some(&identity));
+                    let entry = KeyEntry {
+                        credential: c.clone(),
+                        consumer,
+                        identity,
+                        headers,
+                    };
+                    (c.key.clone(), Arc::new(entry))
+                });
+                Arc::new(entries.collect())
+            })
             .clone()
     }
 

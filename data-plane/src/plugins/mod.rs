@@ -87,6 +87,14 @@ pub trait Plugin: Send + Sync + 'static {
         Flow::Continue
     }
 
+    /// Whether this plugin's `header_filter`, `body_filter` or `log` read the request (or
+    /// `log` reads the response head, as `kong.log.serialize()` does). The heads are kept
+    /// for the later phases only when one of the request's plugins says so; plugins that
+    /// do not need them return false and save the copies.
+    fn reads_request_after_access(&self) -> bool {
+        true
+    }
+
     /// On the response head (upstream's or generated) before it is sent.
     fn header_filter(&self, _kong: &mut Kong<'_>) {}
 

@@ -131,7 +131,7 @@ impl Authenticate for MtlsAuth {
             let credential = Credential {
                 id: credential_id,
                 consumer_id: None,
-                identifier: cn,
+                identifier: cn.map(Arc::from),
             };
             auth::set_consumer(kong, None, Some(credential));
             return Ok(());
@@ -159,7 +159,7 @@ impl Authenticate for MtlsAuth {
         let credential = Credential {
             id: credential_id,
             consumer_id: Some(consumer.id),
-            identifier: cn,
+            identifier: cn.map(Arc::from),
         };
         auth::set_consumer(kong, Some(consumer), Some(credential));
         Ok(())
@@ -178,5 +178,9 @@ impl Plugin for MtlsAuth {
 
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
+    }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }

@@ -374,6 +374,16 @@ impl PluginChain {
         }
     }
 
+    /// Whether a plugin of this request reads the request or response heads after
+    /// `access` (see [`Plugin::reads_request_after_access`]).
+    pub fn keeps_heads(&self, ctx: &RequestContext) -> bool {
+        let list = ctx.plugins.as_deref().unwrap_or(&self.globals);
+        list.iter().any(|r| {
+            self.instance(*r)
+                .is_some_and(|i| i.handler.reads_request_after_access())
+        })
+    }
+
     /// The instances of the phases after `access`.
     fn downstream(&self, ctx: &mut RequestContext) -> Vec<InstanceRef> {
         match ctx.plugins.take() {

@@ -42,15 +42,22 @@ impl LocalCounters {
                 counters.retain(|_, c| c.expires_at > now);
             }
             for (key, expires_at, _) in keys {
-                let counter = counters.entry(key.clone()).or_insert(Counter {
-                    value: 0,
-                    expires_at: *expires_at,
-                });
-                if counter.expires_at <= now {
-                    counter.value = 0;
-                    counter.expires_at = *expires_at;
+                match counters.get_mut(key) {
+                    Some(c) if c.expires_at > now => c.value += 1,
+                    Some(c) => {
+                        c.value = 1;
+                        c.expires_at = *expires_at;
+                    }
+                    None => {
+                        counters.insert(
+                            key.clone(),
+                            Counter {
+                                value: 1,
+                                expires_at: *expires_at,
+                            },
+                        );
+                    }
                 }
-                counter.value += 1;
             }
         }
         usage
