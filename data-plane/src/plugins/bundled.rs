@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use common::schema::PluginDef;
 
 use super::{
-    PluginRegistry, acl, basic_auth, correlation_id, cors, ip_restriction, key_auth, proxy_cache,
-    rate_limiting, request_size_limiting, request_termination,
+    PluginRegistry, acl, basic_auth, correlation_id, cors, ip_restriction, key_auth, mtls_auth,
+    proxy_cache, rate_limiting, request_size_limiting, request_termination,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -31,4 +31,5 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("request-size-limiting", request_size_limiting::factory);
     add("request-termination", request_termination::factory);
     add("correlation-id", correlation_id::factory);
+    add("mtls-auth", mtls_auth::factory);
 }

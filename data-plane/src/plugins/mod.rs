@@ -30,8 +30,10 @@ pub mod compile_cx;
 pub mod correlation_id;
 pub mod cors;
 pub mod credentials;
+pub mod http_client;
 pub mod ip_restriction;
 pub mod key_auth;
+pub mod mtls_auth;
 pub mod pdk;
 pub mod proxy_cache;
 pub mod rate_limiting;
@@ -60,6 +62,15 @@ pub trait Plugin: Send + Sync + 'static {
     /// During the TLS handshake (global instances only): ask for a client certificate,
     /// disable session reuse.
     fn certificate(&self, _tls: &mut CertificatePhase<'_>) {}
+
+    /// Whether [`Plugin::certificate`] runs for this instance whatever its scope. Kong
+    /// runs the certificate phase for global instances only, since no route is known
+    /// during the handshake; a plugin that must act on the handshakes of the routes it
+    /// applies to (mtls-auth asks for client certificates) opts in here and filters by
+    /// SNI itself. Asked once, when the chain is compiled.
+    fn certificate_in_any_scope(&self) -> bool {
+        false
+    }
 
     /// Before routing (global instances only). Changes to the request affect routing.
     async fn rewrite(&self, _kong: &mut Kong<'_>) -> Flow {

@@ -14,6 +14,7 @@ mod ip_restriction;
 mod jwt;
 mod key_auth;
 mod logging;
+mod mtls_auth;
 mod rate_limiting;
 mod simple;
 mod transformers;
@@ -72,6 +73,7 @@ pub fn bundled() -> Vec<PluginDef> {
         ip_restriction::definition(),
         jwt::definition(),
         key_auth::definition(),
+        mtls_auth::definition(),
         simple::prometheus(),
         logging::proxy_cache(),
         rate_limiting::definition(),

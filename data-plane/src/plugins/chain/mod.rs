@@ -132,6 +132,7 @@ pub struct ChainEnv<'a> {
     pub registry: &'a PluginRegistry,
     pub state: &'a Arc<NodeState>,
     pub dns: &'a Arc<Dns>,
+    pub node_trust: &'a Arc<rustls::RootCertStore>,
 }
 
 /// The compiled plugins of one runtime.
@@ -140,6 +141,9 @@ pub struct PluginChain {
     entries: Vec<Entry>,
     /// Global instances in priority order.
     globals: Vec<InstanceRef>,
+    /// What the `certificate` phase runs: the global instances and those that ask to see
+    /// every handshake ([`Plugin::certificate_in_any_scope`]), in priority order.
+    handshake: Vec<InstanceRef>,
 }
 
 impl PluginChain {
@@ -166,6 +170,7 @@ impl PluginChain {
                 credentials: &credentials,
                 state: env.state,
                 dns: env.dns,
+                node_trust: env.node_trust,
             };
             let handler = match (registration.factory)(&cx) {
                 Ok(h) => h,
@@ -204,7 +209,7 @@ impl PluginChain {
         }
         let mut entries: Vec<Entry> = by_name.into_values().collect();
         entries.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
-        let globals = entries
+        let globals: Vec<InstanceRef> = entries
             .iter()
             .enumerate()
             .filter_map(|(e, entry)| {
@@ -220,7 +225,23 @@ impl PluginChain {
                     })
             })
             .collect();
-        Ok(PluginChain { entries, globals })
+        let mut handshake = Vec::new();
+        for (e, entry) in entries.iter().enumerate() {
+            for (i, instance) in entry.instances.iter().enumerate() {
+                let r = InstanceRef {
+                    entry: e as u32,
+                    instance: i as u32,
+                };
+                if globals.contains(&r) || instance.handler.certificate_in_any_scope() {
+                    handshake.push(r);
+                }
+            }
+        }
+        Ok(PluginChain {
+            entries,
+            globals,
+            handshake,
+        })
     }
 
     /// No plugin configured: the request path skips every hook.
@@ -247,10 +268,11 @@ impl PluginChain {
             .get(r.instance as usize)
     }
 
-    /// The `certificate` phase of a TLS connection (global instances).
+    /// The `certificate` phase of a TLS connection (global instances, and those of
+    /// plugins that see every handshake).
     pub fn certificate(&self, sni: Option<&str>) -> TlsDecisions {
         let mut decisions = TlsDecisions::default();
-        for r in &self.globals {
+        for r in &self.handshake {
             if let Some(instance) = self.instance(*r) {
                 let mut phase = CertificatePhase::new(sni, &mut decisions);
                 instance.handler.certificate(&mut phase);
