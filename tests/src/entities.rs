@@ -2,9 +2,9 @@
 
 use common::model::{
     AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
-    CaCertificate, Certificate, Consumer, ForeignRef, HashOn, Healthchecks, KeyAuthCredential,
-    PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin, Protocol, Route,
-    Service, Sni, Target, Upstream,
+    CaCertificate, Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential,
+    JwtSecret, KeyAuthCredential, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy,
+    PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -297,6 +297,37 @@ pub fn acl_group(consumer: &Consumer, group: &str) -> AclGroup {
         id: Uuid::new_v4(),
         consumer: ForeignRef { id: consumer.id },
         group: group.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+pub fn hmac_credential(consumer: &Consumer, username: &str, secret: &str) -> HmacAuthCredential {
+    HmacAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        username: username.to_string(),
+        secret: secret.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// A jwt secret: `secret` for HS* algorithms, `rsa_public_key` (PEM) for the others.
+pub fn jwt_secret(
+    consumer: &Consumer,
+    key: &str,
+    algorithm: &str,
+    secret: Option<&str>,
+    rsa_public_key: Option<&str>,
+) -> JwtSecret {
+    JwtSecret {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        key: key.to_string(),
+        secret: secret.map(str::to_string),
+        rsa_public_key: rsa_public_key.map(str::to_string),
+        algorithm: algorithm.to_string(),
         tags: None,
         created_at: 0,
     }

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use common::schema::PluginDef;
 
 use super::{
-    PluginRegistry, acl, basic_auth, correlation_id, cors, ip_restriction, key_auth, mtls_auth,
-    proxy_cache, rate_limiting, request_size_limiting, request_termination,
+    PluginRegistry, acl, basic_auth, correlation_id, cors, file_log, hmac_auth, http_log,
+    ip_restriction, jwt, key_auth, mtls_auth, prometheus, proxy_cache, rate_limiting,
+    request_size_limiting, request_termination, request_transformer, response_transformer,
 };
 
 /// Registers every bundled plugin that this data plane implements.
@@ -25,6 +26,8 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("rate-limiting", rate_limiting::factory);
     add("proxy-cache", proxy_cache::factory);
     add("basic-auth", basic_auth::factory);
+    add("hmac-auth", hmac_auth::factory);
+    add("jwt", jwt::factory);
     add("acl", acl::factory);
     add("cors", cors::factory);
     add("ip-restriction", ip_restriction::factory);
@@ -32,4 +35,9 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("request-termination", request_termination::factory);
     add("correlation-id", correlation_id::factory);
     add("mtls-auth", mtls_auth::factory);
+    add("request-transformer", request_transformer::factory);
+    add("response-transformer", response_transformer::factory);
+    add("file-log", file_log::factory);
+    add("http-log", http_log::factory);
+    add("prometheus", prometheus::factory);
 }

@@ -152,9 +152,12 @@ fn plugin_exit(
             headers,
             body,
         } => {
+            let length = body.len();
             let mut resp = Response::new(ProxyBody::full(body));
             *resp.status_mut() = status;
             *resp.headers_mut() = headers;
+            // As nginx sends it; a plugin changing the body in body_filter clears it.
+            h::set_content_length(resp.headers_mut(), length);
             resp
         }
         Exit::Error {

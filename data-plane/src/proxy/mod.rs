@@ -57,6 +57,10 @@ impl Shared {
             .connections
             .in_flight
             .fetch_sub(1, Ordering::Relaxed);
-        self.metrics.record(ctx, runtime);
+        // With a prometheus plugin configured, the plugin records (with its switches).
+        if !runtime.plugins().contains("prometheus") {
+            self.metrics
+                .record(ctx, runtime, crate::status::metrics::RecordFlags::ALL);
+        }
     }
 }

@@ -34,6 +34,7 @@ use super::{Flow, Plugin};
 use crate::balancer::Dns;
 use crate::proxy::context::RequestContext;
 use crate::runtime::Runtime;
+use crate::status::metrics::Metrics;
 
 /// One compiled plugin entity.
 pub struct Instance {
@@ -254,6 +255,11 @@ impl PluginChain {
         self.entries.iter().map(|e| e.name).collect()
     }
 
+    /// Whether any instance of `name` is configured.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.iter().any(|e| e.name == name)
+    }
+
     /// Whether a global instance of `name` exists.
     pub fn has_global(&self, name: &str) -> bool {
         self.globals
@@ -379,6 +385,7 @@ impl PluginChain {
         ctx: &mut RequestContext,
         runtime: &Runtime,
         mut response: Option<&mut http::response::Parts>,
+        metrics: Option<&Metrics>,
         mut f: impl FnMut(&dyn Plugin, &mut Kong<'_>),
     ) {
         let list = self.downstream(ctx);
@@ -390,6 +397,7 @@ impl PluginChain {
             let mut kong = Kong::new(phase, ctx, runtime, RequestSide::Sent(head.as_deref()));
             kong.response = response.as_deref_mut();
             kong.instance = Some(instance);
+            kong.metrics = metrics;
             f(instance.handler.as_ref(), &mut kong);
         }
         ctx.request_head = head;
@@ -403,9 +411,14 @@ impl PluginChain {
         runtime: &Runtime,
         response: &mut http::response::Parts,
     ) {
-        self.each_downstream(Phase::HeaderFilter, ctx, runtime, Some(response), |p, k| {
-            p.header_filter(k)
-        });
+        self.each_downstream(
+            Phase::HeaderFilter,
+            ctx,
+            runtime,
+            Some(response),
+            None,
+            |p, k| p.header_filter(k),
+        );
     }
 
     /// The `body_filter` phase, for one chunk.
@@ -416,14 +429,14 @@ impl PluginChain {
         chunk: &mut Bytes,
         eof: bool,
     ) {
-        self.each_downstream(Phase::BodyFilter, ctx, runtime, None, |p, k| {
+        self.each_downstream(Phase::BodyFilter, ctx, runtime, None, None, |p, k| {
             p.body_filter(k, chunk, eof)
         });
     }
 
-    /// The `log` phase.
-    pub fn log(&self, ctx: &mut RequestContext, runtime: &Runtime) {
-        self.each_downstream(Phase::Log, ctx, runtime, None, |p, k| p.log(k));
+    /// The `log` phase; `metrics` is the node's registry (for the prometheus plugin).
+    pub fn log(&self, ctx: &mut RequestContext, runtime: &Runtime, metrics: Option<&Metrics>) {
+        self.each_downstream(Phase::Log, ctx, runtime, None, metrics, |p, k| p.log(k));
     }
 }
 

@@ -109,6 +109,8 @@ pub struct Kong<'a> {
     pub(crate) response: Option<&'a mut http::response::Parts>,
     pub(crate) instance: Option<&'a Instance>,
     pub(crate) body_limit: usize,
+    /// The node's metrics registry, in the log phase.
+    pub(crate) metrics: Option<&'a crate::status::metrics::Metrics>,
 }
 
 impl<'a> Kong<'a> {
@@ -126,6 +128,7 @@ impl<'a> Kong<'a> {
             response: None,
             instance: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            metrics: None,
         }
     }
 

@@ -236,7 +236,16 @@ impl Request<'_, '_> {
     }
 }
 
-impl ServiceRequest<'_, '_> {
+impl<'k> ServiceRequest<'k, '_> {
+    /// Direct access to the upstream request headers.
+    pub fn headers_mut(self) -> Result<&'k mut HeaderMap, PdkError> {
+        check_phase(self.kong.phase, &[Phase::Rewrite, Phase::Access])?;
+        match &mut self.kong.request {
+            RequestSide::Live { head, .. } => Ok(&mut head.headers),
+            RequestSide::Sent(_) => Err(PdkError::Failed("the request was sent".into())),
+        }
+    }
+
     fn live(&mut self) -> Result<&mut http::request::Parts, PdkError> {
         check_phase(self.kong.phase, &[Phase::Rewrite, Phase::Access])?;
         match &mut self.kong.request {
@@ -274,11 +283,6 @@ impl ServiceRequest<'_, '_> {
         let name = Self::name(name)?;
         self.live()?.headers.remove(name);
         Ok(())
-    }
-
-    /// Direct access to the upstream request headers.
-    pub fn headers_mut(&mut self) -> Result<&mut HeaderMap, PdkError> {
-        Ok(&mut self.live()?.headers)
     }
 
     /// `kong.service.request.set_method`.
