@@ -11,6 +11,7 @@
 
 pub mod balancer;
 pub mod cli;
+pub mod health;
 pub mod node;
 pub mod proxy;
 pub mod router;
