@@ -136,6 +136,71 @@ impl Invocation {
     }
 }
 
+impl Invocation {
+    /// Every setting as `(flag, value)`, in order: the arguments' flags, then the
+    /// `PORTICO_*` variables that this command reads (per `help`) as the flags they stand
+    /// for, unless a flag already set it. Variables whose value is supplied at run time are
+    /// left out; `$(...)` substitutions and systemd specifiers get sample values.
+    pub fn settings(&self, help: &Help) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        let mut args = self.args.iter().peekable();
+        while let Some(arg) = args.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                continue; // a positional argument (config import FILE)
+            };
+            let (flag, value) = match flag.split_once('=') {
+                Some((f, v)) => (f.to_string(), Some(v.to_string())),
+                None => {
+                    let value = args.next_if(|next| !next.starts_with("--")).cloned();
+                    (flag.to_string(), value)
+                }
+            };
+            out.push((format!("--{flag}"), value.map(|v| concrete(&v))));
+        }
+        for (name, value) in &self.env {
+            let (Some(flag), Some(value)) = (name.strip_prefix("PORTICO_"), value) else {
+                continue;
+            };
+            let flag = format!("--{}", flag.to_lowercase().replace('_', "-"));
+            if help.envs.contains(name) && !out.iter().any(|(f, _)| *f == flag) {
+                out.push((flag, Some(concrete(value))));
+            }
+        }
+        out
+    }
+
+    /// Positional arguments (after the subcommand, not flags or flag values).
+    pub fn positionals(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut args = self.args.iter().peekable();
+        while let Some(arg) = args.next() {
+            if arg.starts_with("--") {
+                if !arg.contains('=') {
+                    args.next_if(|next| !next.starts_with("--"));
+                }
+            } else {
+                out.push(arg.clone());
+            }
+        }
+        out
+    }
+}
+
+/// `$(NAME)` substitutions (Kubernetes) and `%S` / `%d` specifiers (systemd) replaced by
+/// sample values.
+pub fn concrete(value: &str) -> String {
+    let mut out = value
+        .replace("%S", "/var/lib")
+        .replace("%d", "/run/credentials/x");
+    while let (Some(start), Some(end)) = (out.find("$("), out.find(')')) {
+        if end < start {
+            break;
+        }
+        out.replace_range(start..=end, "sample-node");
+    }
+    out
+}
+
 /// `--status-listen` -> `PORTICO_STATUS_LISTEN`.
 pub fn env_name(flag: &str) -> String {
     format!(

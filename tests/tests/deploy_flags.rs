@@ -162,37 +162,18 @@ fn all_invocations() -> Vec<Invocation> {
     out
 }
 
-/// `$(NAME)` substitutions (Kubernetes) and `%S` / `%d` specifiers (systemd) with sample
-/// values, so the rest can be parsed.
-fn concrete(value: &str) -> String {
-    let mut out = value
-        .replace("%S", "/var/lib")
-        .replace("%d", "/run/credentials/x");
-    while let (Some(start), Some(end)) = (out.find("$("), out.find(')')) {
-        if end < start {
-            break;
-        }
-        out.replace_range(start..=end, "sample-node");
-    }
-    out
-}
-
-/// The invocation as one argv, the `PORTICO_*` variables that the command reads (per
-/// `help`) turned into the flags they stand for, so values are parsed without touching the
-/// test's own environment. Values supplied at run time are left out.
+/// The invocation as one argv (see [`Invocation::settings`]), so values are parsed without
+/// touching the test's own environment.
 fn argv(invocation: &Invocation, help: &Help) -> Vec<String> {
     let mut argv = vec![invocation.bin.clone()];
     argv.extend(invocation.subcommand.iter().cloned());
-    argv.extend(invocation.args.iter().map(|a| concrete(a)));
-    for (name, value) in &invocation.env {
-        let (Some(flag), Some(value)) = (name.strip_prefix("PORTICO_"), value) else {
-            continue;
-        };
-        let flag = format!("--{}", flag.to_lowercase().replace('_', "-"));
-        if help.envs.contains(name) && !invocation.flags().contains(&flag) {
-            argv.push(format!("{flag}={}", concrete(value)));
-        }
+    for (flag, value) in invocation.settings(help) {
+        argv.push(match value {
+            Some(v) => format!("{flag}={v}"),
+            None => flag,
+        });
     }
+    argv.extend(invocation.positionals());
     argv
 }
 
