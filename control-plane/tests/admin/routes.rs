@@ -401,6 +401,34 @@ async fn nested_routes(api: &Api) {
         .await
         .expect(404);
     api.delete("/services/b/routes/ra").await.expect(404);
+    // §0 nested next links carry neither size nor tags.
+    api.create("/services/a/routes", json!({"paths": ["/a2"]}))
+        .await;
+    let page = api
+        .get("/services/a/routes?size=1&tags=ignored")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1));
+    let offset = page["offset"].as_str().unwrap_or_default();
+    assert_eq!(
+        page["next"],
+        format!(
+            "/services/a/routes?offset={}",
+            crate::support::encode(offset)
+        )
+    );
+    let rest = api
+        .get(&format!(
+            "{}&size=1",
+            page["next"].as_str().unwrap_or_default()
+        ))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(rest["data"].as_array().map(Vec::len), Some(1));
+    assert_ne!(rest["data"][0]["id"], page["data"][0]["id"]);
+    assert_eq!(rest["next"], Value::Null);
     api.get("/services/missing/routes").await.expect(404);
     api.post("/services/missing/routes", json!({"paths": ["/"]}))
         .await
