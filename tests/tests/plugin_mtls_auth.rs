@@ -444,6 +444,59 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
     assert_eq!(message(&resp), "TLS certificate failed verification");
 }
 
+#[tokio::test]
+async fn the_verdict_goes_to_the_log_entry() {
+    let pki = pki();
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let root = ca_certificate(&pki.root.pem);
+    let route = route_paths(Some(&svc), &["/"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let config = ConfigSet {
+        plugins: vec![
+            plugin(
+                "mtls-auth",
+                json!({"ca_certificates": [root.id], "revocation_check_mode": "SKIP"}),
+            )
+            .on_route(&route),
+            plugin("file-log", json!({"path": path.display().to_string()})),
+        ],
+        consumers: vec![consumer("alice")],
+        ca_certificates: vec![root],
+        routes: vec![route],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let nobody = pki.root.issue(&["nobody"]);
+    let cases = [
+        (Some(&pki.alice), "SUCCESS"),
+        (None, "NONE"),
+        (Some(&pki.self_signed), "FAILED:self-signed certificate"),
+        (
+            Some(&pki.stranger),
+            "FAILED:unable to get local issuer certificate",
+        ),
+        (Some(&pki.expired), "FAILED:certificate has expired"),
+        (Some(&nobody), "FAILED:consumer not found"),
+    ];
+    for (i, (cert, expected)) in cases.iter().enumerate() {
+        https(&proxy, "mtls.test", "/", *cert).await;
+        let entry = portico_tests::process::eventually(
+            std::time::Duration::from_secs(10),
+            "the log entry",
+            || async {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let line = text.lines().nth(i)?;
+                serde_json::from_str::<Value>(line).ok()
+            },
+        )
+        .await;
+        assert_eq!(entry["request"]["tls"]["client_verify"], *expected);
+    }
+}
+
 #[test]
 fn the_schema_rejects_bad_configs() {
     let config = ConfigSet {
