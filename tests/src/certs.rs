@@ -98,23 +98,7 @@ impl TestCa {
 
     /// A server certificate for `names` (DNS names or IPs), CN = first name.
     pub fn issue(&self, names: &[&str]) -> Pem {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        if let Some(first) = names.first() {
-            params.distinguished_name.push(DnType::CommonName, *first);
-        }
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).expect("sign leaf");
-        Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
+        self.issue_with(names, |_| {})
     }
 
     /// A certificate for `names` (CN = first name, client and server usage) whose
@@ -184,21 +168,10 @@ impl TestCa {
 
     /// An already expired certificate for `names`.
     pub fn issue_expired(&self, names: &[&str]) -> Pem {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        if let Some(first) = names.first() {
-            params.distinguished_name.push(DnType::CommonName, *first);
-        }
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).expect("sign leaf");
-        Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
+        self.issue_with(names, |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        })
     }
 }
 

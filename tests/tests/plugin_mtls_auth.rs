@@ -95,6 +95,12 @@ fn message(resp: &client::Resp) -> Value {
     resp.json()["message"].clone()
 }
 
+/// An mtls-auth instance trusting `ca`, with `extra` config fields.
+fn mtls(ca: &common::model::CaCertificate, mut extra: Value) -> common::model::Plugin {
+    extra["ca_certificates"] = json!([ca.id]);
+    plugin("mtls-auth", extra)
+}
+
 struct Pki {
     root: TestCa,
     intermediate: TestCa,
@@ -134,12 +140,9 @@ async fn setup(pki: &Pki) -> (TestProxy, Upstream, ConfigSet) {
     bob.custom_id = Some("bob-id".to_string());
     let carol = consumer("carol");
     let guest = consumer("guest");
-    let with_root = |extra: Value| {
-        let mut config = json!({"ca_certificates": [root.id], "revocation_check_mode": "SKIP"});
-        for (k, v) in extra.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        plugin("mtls-auth", config)
+    let with_root = |mut extra: Value| {
+        extra["revocation_check_mode"] = json!("SKIP");
+        mtls(&root, extra)
     };
     let routes: Vec<_> = [
         "/plain",
@@ -403,11 +406,7 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
     let mut plugins = Vec::new();
     for (path, extra) in cases {
         let route = route_paths(Some(&svc), &[path]);
-        let mut config = json!({"ca_certificates": [ca.id]});
-        for (k, v) in extra.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        plugins.push(plugin("mtls-auth", config).on_route(&route));
+        plugins.push(mtls(&ca, extra).on_route(&route));
         routes.push(route);
     }
     let proxy = TestProxy::start(ConfigSet {
