@@ -28,13 +28,13 @@ pub fn register_all(registry: &mut PluginRegistry) {
     add("basic-auth", basic_auth::factory);
     add("hmac-auth", hmac_auth::factory);
     add("jwt", jwt::factory);
+    add("mtls-auth", mtls_auth::factory);
     add("acl", acl::factory);
     add("cors", cors::factory);
     add("ip-restriction", ip_restriction::factory);
     add("request-size-limiting", request_size_limiting::factory);
     add("request-termination", request_termination::factory);
     add("correlation-id", correlation_id::factory);
-    add("mtls-auth", mtls_auth::factory);
     add("request-transformer", request_transformer::factory);
     add("response-transformer", response_transformer::factory);
     add("file-log", file_log::factory);

@@ -75,7 +75,7 @@ pub trait Plugin: Send + Sync + 'static {
     /// during the handshake; a plugin that must act on the handshakes of the routes it
     /// applies to (mtls-auth asks for client certificates) opts in here and filters by
     /// SNI itself. Asked once, when the chain is compiled.
-    fn certificate_in_any_scope(&self) -> bool {
+    fn certificate_when_scoped(&self) -> bool {
         false
     }
 

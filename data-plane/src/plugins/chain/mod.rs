@@ -143,7 +143,7 @@ pub struct PluginChain {
     /// Global instances in priority order.
     globals: Vec<InstanceRef>,
     /// What the `certificate` phase runs: the global instances and those that ask to see
-    /// every handshake ([`Plugin::certificate_in_any_scope`]), in priority order.
+    /// every handshake ([`Plugin::certificate_when_scoped`]), in priority order.
     handshake: Vec<InstanceRef>,
 }
 
@@ -233,7 +233,7 @@ impl PluginChain {
                     entry: e as u32,
                     instance: i as u32,
                 };
-                if globals.contains(&r) || instance.handler.certificate_in_any_scope() {
+                if globals.contains(&r) || instance.handler.certificate_when_scoped() {
                     handshake.push(r);
                 }
             }

@@ -259,7 +259,7 @@ impl Plugin for MtlsAuth {
         let _ = tls.disable_session_reuse();
     }
 
-    fn certificate_in_any_scope(&self) -> bool {
+    fn certificate_when_scoped(&self) -> bool {
         true
     }
 
