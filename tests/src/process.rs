@@ -44,10 +44,11 @@ pub fn free_port() -> u16 {
     {
         let _guard = START.lock().unwrap_or_else(|e| e.into_inner());
         if NEXT.load(Ordering::Relaxed) == u32::MAX {
-            let seed = std::process::id() ^ std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
+            let seed = std::process::id()
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
             NEXT.store(seed % COUNT, Ordering::Relaxed);
         }
     }
@@ -57,7 +58,10 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
-    panic!("no free loopback port between {FIRST} and {}", FIRST + COUNT)
+    panic!(
+        "no free loopback port between {FIRST} and {}",
+        FIRST + COUNT
+    )
 }
 
 pub fn loopback(port: u16) -> SocketAddr {
