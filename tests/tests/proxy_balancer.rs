@@ -4,20 +4,22 @@
 //! stopping with their upstream, and `kong_upstream_target_health`.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::model::{Algorithm, HashOn, Upstream as UpstreamEntity};
 use data_plane::runtime::ConfigSet;
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
+use portico_tests::certs::self_signed;
 use portico_tests::client::{self, get};
 use portico_tests::entities::{route_hosts, service, target, upstream};
 use portico_tests::process::eventually;
 use portico_tests::proxy::TestProxy;
-use portico_tests::upstream::{Upstream, UpstreamBody, full};
+use portico_tests::upstream::{Conn, Upstream, UpstreamBody, full};
 use tokio::sync::watch;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -38,6 +40,7 @@ struct Backend {
     probes: Arc<AtomicUsize>,
     held: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicU64>,
+    probe_sni: Arc<Mutex<Option<String>>>,
 }
 
 impl Backend {
@@ -46,24 +49,40 @@ impl Backend {
     }
 
     async fn with_gate(name: &'static str, gate: watch::Receiver<bool>) -> Backend {
+        Backend::serve(name, gate, None).await
+    }
+
+    /// Over TLS with `config`; probes record the SNI they sent in `probe_sni`.
+    async fn tls(name: &'static str, config: Arc<rustls::ServerConfig>) -> Backend {
+        Backend::serve(name, watch::channel(true).1, Some(config)).await
+    }
+
+    async fn serve(
+        name: &'static str,
+        gate: watch::Receiver<bool>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Backend {
         let healthy = Arc::new(AtomicBool::new(true));
         let failing = Arc::new(AtomicBool::new(false));
         let probes = Arc::new(AtomicUsize::new(0));
         let held = Arc::new(AtomicUsize::new(0));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (h, f, p, k, d) = (
+        let probe_sni = Arc::new(Mutex::new(None));
+        let (h, f, p, k, d, sni) = (
             healthy.clone(),
             failing.clone(),
             probes.clone(),
             held.clone(),
             delay_ms.clone(),
+            probe_sni.clone(),
         );
-        let server = Upstream::start(move |req, _conn| {
+        let handler = move |req: Request<Incoming>, conn: Conn| {
             let (h, f, p, k, d) = (h.clone(), f.clone(), p.clone(), k.clone(), d.clone());
-            let mut gate = gate.clone();
+            let (mut gate, sni) = (gate.clone(), sni.clone());
             async move {
                 let path = req.uri().path().to_string();
                 let status = if path == "/health" {
+                    *sni.lock().unwrap() = conn.tls_sni;
                     p.fetch_add(1, Ordering::SeqCst);
                     if h.load(Ordering::SeqCst) { 200 } else { 500 }
                 } else {
@@ -79,8 +98,11 @@ impl Backend {
                 };
                 named(name, status)
             }
-        })
-        .await;
+        };
+        let server = match tls {
+            None => Upstream::start(handler).await,
+            Some(config) => Upstream::start_tls(handler, config).await,
+        };
         Backend {
             name,
             server,
@@ -89,6 +111,7 @@ impl Backend {
             probes,
             held,
             delay_ms,
+            probe_sni,
         }
     }
 
@@ -342,6 +365,50 @@ async fn an_actively_failing_target_stops_receiving_traffic_and_comes_back() {
     assert_eq!(
         metric_state(&proxy, &up.name, &a.target()).await.as_deref(),
         Some("healthy")
+    );
+}
+
+#[tokio::test]
+async fn https_probes_send_the_configured_sni_and_verify_when_asked() {
+    let pem = self_signed(&["backend.test"]);
+    let a = Backend::tls("a", pem.server_config()).await;
+    let mut up = actively_checked("https-probed.upstream");
+    up.healthchecks.active.kind = "https".into();
+    up.healthchecks.active.https_sni = Some("probe.test".into());
+    up.healthchecks.active.https_verify_certificate = false;
+    up.healthchecks.active.unhealthy.tcp_failures = 1;
+    let mut config = balanced(&up, &[&a]);
+    config.services[0] = service(&format!("https://{}", up.name));
+    config.routes[0] = route_hosts(Some(&config.services[0]), &["lb.test"]);
+    let proxy = TestProxy::start(config.clone()).await;
+    a.healthy.store(false, Ordering::SeqCst);
+    eventually(DEADLINE, "an https probe saw the failure", || async {
+        (metric_state(&proxy, &up.name, &a.target()).await.as_deref() == Some("unhealthy"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(a.probe_sni.lock().unwrap().as_deref(), Some("probe.test"));
+    a.healthy.store(true, Ordering::SeqCst);
+    eventually(DEADLINE, "an https probe saw the recovery", || async {
+        (metric_state(&proxy, &up.name, &a.target()).await.as_deref() == Some("healthy"))
+            .then_some(())
+    })
+    .await;
+
+    // Verifying a self-signed certificate fails the handshake: a TCP failure.
+    let probes_before = a.probes();
+    let mut verifying = up.clone();
+    verifying.healthchecks.active.https_verify_certificate = true;
+    config.upstreams = vec![verifying];
+    proxy.publish(config).await;
+    eventually(DEADLINE, "the handshake failures counted", || async {
+        (metric_state(&proxy, &up.name, &a.target()).await.as_deref() == Some("unhealthy"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        a.probes() <= probes_before + 1,
+        "no probe request got through"
     );
 }
 

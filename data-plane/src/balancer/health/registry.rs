@@ -118,11 +118,6 @@ impl BalancerRegistry {
             }
         }
     }
-
-    /// Upstream ids with a running active checker.
-    pub fn probed_upstreams(&self) -> Vec<Uuid> {
-        lock(&self.checkers).keys().copied().collect()
-    }
 }
 
 #[cfg(test)]
