@@ -63,6 +63,62 @@ pub struct ServeArgs {
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "PORTICO_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// The cluster listener data planes connect to. It starts when `--cluster-cert` is given;
+/// without it the control plane serves only the Admin API.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Address data planes connect to (mTLS gRPC).
+    #[arg(long, env = "PORTICO_CLUSTER_LISTEN", default_value = "0.0.0.0:8005")]
+    pub cluster_listen: SocketAddr,
+    /// Cluster mTLS mode: `shared` (every node presents the same certificate) or `pki`
+    /// (certificates signed by --cluster-ca-cert).
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_MTLS",
+        default_value = "shared",
+        value_name = "shared|pki"
+    )]
+    pub cluster_mtls: common::cluster_tls::MtlsMode,
+    /// The control plane's cluster certificate (PEM). Enables the cluster listener.
+    #[arg(long, env = "PORTICO_CLUSTER_CERT")]
+    pub cluster_cert: Option<PathBuf>,
+    /// The key of --cluster-cert (PEM).
+    #[arg(long, env = "PORTICO_CLUSTER_CERT_KEY")]
+    pub cluster_cert_key: Option<PathBuf>,
+    /// pki mode: the CA that signs data plane certificates (PEM).
+    #[arg(long, env = "PORTICO_CLUSTER_CA_CERT")]
+    pub cluster_ca_cert: Option<PathBuf>,
+    /// Seconds a disconnected data plane stays listed in /clustering/data-planes (Kong's
+    /// cluster_data_plane_purge_delay; 14 days by default).
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_DATA_PLANE_PURGE_DELAY",
+        default_value_t = crate::cluster::registry::DEFAULT_PURGE_DELAY_SECS,
+        value_name = "SECONDS"
+    )]
+    pub cluster_data_plane_purge_delay: u64,
+    /// Seconds between heartbeats to each data plane (Kong: 30).
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_HEARTBEAT_INTERVAL",
+        default_value_t = 30,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub cluster_heartbeat_interval: u64,
+    /// Seconds of silence after which a data plane is considered gone (Kong: 45).
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_HEARTBEAT_TIMEOUT",
+        default_value_t = 45,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub cluster_heartbeat_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,13 +2,14 @@
 //! plane's listeners as tasks that share one graceful shutdown, triggered by SIGINT/SIGTERM
 //! or by any task failing.
 //!
-//! [`ControlPlane`] is the builder: `open` the store, add listeners (`serve_admin`, and
-//! `spawn` for anything else, e.g. the cluster listener), then `run`:
+//! [`ControlPlane`] is the builder: `open` the store, add listeners (`serve_cluster`, which
+//! also adds its Admin API endpoints, then `serve_admin`; `spawn` for anything else), then
+//! `run`:
 //!
 //! ```ignore
 //! let mut cp = ControlPlane::open(&args).await?;
+//! cp.serve_cluster(&args.cluster).await?;
 //! cp.serve_admin(&args).await?;
-//! cp.spawn("cluster", cluster::serve(listener, cp.store().clone(), cp.shutdown_signal()));
 //! cp.run().await
 //! ```
 
@@ -346,6 +347,7 @@ pub fn init_logging(level: &str) -> anyhow::Result<()> {
 /// `portico-cp serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut cp = ControlPlane::open(&args).await?;
+    cp.serve_cluster(&args.cluster).await?;
     cp.serve_admin(&args).await?;
     cp.purge_expired_credentials();
     tracing::info!(node_id = %cp.node_id(), version = crate::admin::PORTICO_VERSION, "control plane started");

@@ -122,6 +122,16 @@ pub struct ServeArgs {
     /// Labels reported to the control plane: `key:value,key:value`.
     #[arg(long, env = "PORTICO_CLUSTER_DP_LABELS", default_value = "")]
     pub cluster_dp_labels: String,
+    /// Largest configuration snapshot accepted from the control plane, in bytes of
+    /// compressed payload (Kong's cluster_max_payload). A larger one is refused (NACK) and
+    /// the running configuration kept.
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_MAX_PAYLOAD",
+        default_value_t = crate::sync::DEFAULT_MAX_PAYLOAD,
+        value_name = "BYTES"
+    )]
+    pub cluster_max_payload: u64,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
     #[arg(long, env = "PORTICO_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -281,6 +291,7 @@ fn init_logging(filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -310,6 +321,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let mut background = Vec::new();
+        let mut sync_state = None;
         if let Some(path) = &args.declarative_config {
             if !args.cluster_control_plane.is_empty() {
                 anyhow::bail!(
@@ -324,6 +336,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             background.push(tokio::spawn(source.watch(stopped())));
         } else if !args.cluster_control_plane.is_empty() {
             let client = cluster_client(&args, node_id, runtime.clone())?;
+            sync_state = Some(client.state());
             background.push(tokio::spawn(client.run(stopped())));
         } else {
             tracing::warn!(
@@ -336,6 +349,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             status_listen: args.status_listen.0,
             settings,
             node_id: node_id.to_string(),
+            sync: sync_state,
         };
         let node = Node::start(config, runtime).await?;
         wait_for_termination().await;
@@ -378,7 +392,11 @@ fn cluster_client(
             .ok_or_else(|| anyhow::anyhow!("--cluster-dp-labels: '{pair}' is not key:value"))?;
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
-    let applier = RuntimeApplier::new(runtime, Some(SnapshotCache::new(&args.prefix)));
+    let applier = RuntimeApplier::with_max_payload(
+        runtime,
+        Some(SnapshotCache::new(&args.prefix)),
+        args.cluster_max_payload,
+    );
     let serving = applier.restore_from_cache();
     let node = NodeInfo {
         node_id,

@@ -24,6 +24,8 @@ pub struct NodeConfig {
     pub settings: ProxySettings,
     /// Reported as `node_id` in metrics.
     pub node_id: String,
+    /// Hybrid mode: the sync client's state, reported by the status API.
+    pub sync: Option<Arc<crate::sync::SyncState>>,
 }
 
 impl NodeConfig {
@@ -36,6 +38,7 @@ impl NodeConfig {
             status_listen: Some(any),
             settings: ProxySettings::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
+            sync: None,
         }
     }
 }
@@ -79,6 +82,7 @@ impl Node {
             runtime: runtime.clone(),
             metrics,
             draining: Default::default(),
+            sync: config.sync,
         });
         let drain = DrainController::new();
         let mut tasks = Vec::new();

@@ -54,8 +54,9 @@ impl ControlPlane {
         if let Some(url) = database_url {
             command.arg("--database-url").arg(url);
         }
+        let log = prefix.path().join("portico-cp.log");
         let cp = ControlPlane {
-            process: Process::spawn(command, "portico-cp"),
+            process: Process::spawn_logged(command, "portico-cp", Some(&log)),
             admin,
             prefix,
             token: None,
@@ -69,6 +70,11 @@ impl ControlPlane {
         })
         .await;
         cp
+    }
+
+    /// What the process wrote to stderr so far (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.prefix.path().join("portico-cp.log")).unwrap_or_default()
     }
 
     /// Sends a request. `content_type` and `body` as given; the token if set.

@@ -8,11 +8,14 @@
 //! - [`client`]: one-shot HTTP/1.1, HTTP/2 and raw TCP clients.
 //! - [`entities`], [`certs`]: Kong entities with Kong's defaults, test certificates.
 //! - [`admin`]: a `portico-cp serve` process and requests to its Admin API.
+//! - [`cluster`]: hybrid mode: cluster certificates from `portico-cp certs generate`, and
+//!   control and data planes started with them.
 //! - [`forwarder`]: a TCP forwarder the test cuts and restores (a dependency going away).
 
 pub mod admin;
 pub mod certs;
 pub mod client;
+pub mod cluster;
 pub mod entities;
 pub mod forwarder;
 pub mod process;

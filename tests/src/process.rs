@@ -59,7 +59,15 @@ impl Process {
         command.stdin(Stdio::null());
         if std::env::var_os("PORTICO_TEST_LOGS").is_none() {
             command.stdout(Stdio::null());
-            match log.and_then(|p| std::fs::File::create(p).ok()) {
+            // Appended to, so a process restarted in the same prefix keeps the old log.
+            let open = |p: &std::path::Path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            };
+            match log.and_then(open) {
                 Some(file) => command.stderr(file),
                 None => command.stderr(Stdio::null()),
             };
@@ -215,6 +223,11 @@ impl DataPlane {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         dp
+    }
+
+    /// What the process wrote to stderr so far (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.prefix.path().join("portico-dp.log")).unwrap_or_default()
     }
 
     /// `GET /status/ready` status code.

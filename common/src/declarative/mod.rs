@@ -110,6 +110,16 @@ fn from_document(
 /// into its model type and the set passes [`ConfigSet::verify`]; a failure here is a
 /// bug in the checks above, reported rather than panicking.
 pub fn typed(entities: &[(EntityKind, Map<String, Value>)]) -> Result<ConfigSet, String> {
+    let config = typed_from(entities.iter().map(|(kind, entity)| (*kind, entity)))?;
+    config.verify().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// Deserialises entities into a [`ConfigSet`] without verifying it (the control plane's
+/// snapshot builder verifies as part of publishing).
+pub fn typed_from<'a>(
+    entities: impl IntoIterator<Item = (EntityKind, &'a Map<String, Value>)>,
+) -> Result<ConfigSet, String> {
     fn push<T: serde::de::DeserializeOwned>(
         list: &mut Vec<T>,
         kind: EntityKind,
@@ -129,22 +139,21 @@ pub fn typed(entities: &[(EntityKind, Map<String, Value>)]) -> Result<ConfigSet,
     for (kind, entity) in entities {
         let c = &mut config;
         match kind {
-            EntityKind::Service => push(&mut c.services, *kind, entity),
-            EntityKind::Route => push(&mut c.routes, *kind, entity),
-            EntityKind::Consumer => push(&mut c.consumers, *kind, entity),
-            EntityKind::Plugin => push(&mut c.plugins, *kind, entity),
-            EntityKind::Upstream => push(&mut c.upstreams, *kind, entity),
-            EntityKind::Target => push(&mut c.targets, *kind, entity),
-            EntityKind::Certificate => push(&mut c.certificates, *kind, entity),
-            EntityKind::Sni => push(&mut c.snis, *kind, entity),
-            EntityKind::CaCertificate => push(&mut c.ca_certificates, *kind, entity),
-            EntityKind::KeyAuthCredential => push(&mut c.keyauth_credentials, *kind, entity),
-            EntityKind::BasicAuthCredential => push(&mut c.basicauth_credentials, *kind, entity),
-            EntityKind::HmacAuthCredential => push(&mut c.hmacauth_credentials, *kind, entity),
-            EntityKind::AclGroup => push(&mut c.acls, *kind, entity),
-            EntityKind::JwtSecret => push(&mut c.jwt_secrets, *kind, entity),
+            EntityKind::Service => push(&mut c.services, kind, entity),
+            EntityKind::Route => push(&mut c.routes, kind, entity),
+            EntityKind::Consumer => push(&mut c.consumers, kind, entity),
+            EntityKind::Plugin => push(&mut c.plugins, kind, entity),
+            EntityKind::Upstream => push(&mut c.upstreams, kind, entity),
+            EntityKind::Target => push(&mut c.targets, kind, entity),
+            EntityKind::Certificate => push(&mut c.certificates, kind, entity),
+            EntityKind::Sni => push(&mut c.snis, kind, entity),
+            EntityKind::CaCertificate => push(&mut c.ca_certificates, kind, entity),
+            EntityKind::KeyAuthCredential => push(&mut c.keyauth_credentials, kind, entity),
+            EntityKind::BasicAuthCredential => push(&mut c.basicauth_credentials, kind, entity),
+            EntityKind::HmacAuthCredential => push(&mut c.hmacauth_credentials, kind, entity),
+            EntityKind::AclGroup => push(&mut c.acls, kind, entity),
+            EntityKind::JwtSecret => push(&mut c.jwt_secrets, kind, entity),
         }?;
     }
-    config.verify().map_err(|e| e.to_string())?;
     Ok(config)
 }

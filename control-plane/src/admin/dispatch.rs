@@ -17,7 +17,7 @@ use super::body::{self, RequestBody};
 use super::context::Ctx;
 use super::error::ApiError;
 use super::query::Query;
-use super::reply::Reply;
+use super::reply::{Reply, TextBody};
 use super::routes::{CustomHandler, Endpoint, Matched, RouteTable, allow_header};
 use super::state::AdminState;
 use super::{entity, meta, nested, schemas, tags, targets};
@@ -69,10 +69,20 @@ async fn handle(State(api): State<AdminApi>, request: Request) -> Response {
         .map_or("(no route)", |m| m.route.template.as_str())
         .to_owned();
     let (status, extra, body) = match respond(&api, matched, request).await {
-        Ok((reply, extra)) => (reply.status, extra, reply.body),
+        Ok((reply, extra)) => {
+            let body = match (reply.text, reply.body) {
+                (Some(text), _) => Some(Payload::Text(text)),
+                (None, json) => json.map(Payload::Json),
+            };
+            (reply.status, extra, body)
+        }
         Err(error) => {
             let rendered = error.render();
-            (rendered.status, HeaderMap::new(), Some(rendered.body))
+            (
+                rendered.status,
+                HeaderMap::new(),
+                Some(Payload::Json(rendered.body)),
+            )
         }
     };
     stats.request_finished();
@@ -88,24 +98,34 @@ async fn handle(State(api): State<AdminApi>, request: Request) -> Response {
     build_response(method == Method::HEAD, status, extra, body, latency)
 }
 
+/// A response body: JSON (almost everything) or text (`/metrics`).
+enum Payload {
+    Json(serde_json::Value),
+    Text(TextBody),
+}
+
 fn build_response(
     head: bool,
     status: StatusCode,
     extra: HeaderMap,
-    body: Option<serde_json::Value>,
+    body: Option<Payload>,
     latency: u128,
 ) -> Response {
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap_or_else(|_| b"{}".to_vec()));
+    let body = body.map(|payload| match payload {
+        Payload::Json(b) => (
+            "application/json; charset=utf-8",
+            serde_json::to_vec(&b).unwrap_or_else(|_| b"{}".to_vec()),
+        ),
+        Payload::Text(t) => (t.content_type, t.body.into_bytes()),
+    });
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    if let Some(bytes) = &bytes {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
+    let bytes = body.map(|(content_type, bytes)| {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    }
+        bytes
+    });
     headers.insert(
         header::SERVER,
         HeaderValue::from_static(concat!("portico/", env!("CARGO_PKG_VERSION"))),

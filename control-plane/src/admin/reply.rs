@@ -8,6 +8,15 @@ use serde_json::Value;
 pub struct Reply {
     pub status: StatusCode,
     pub body: Option<Value>,
+    /// A non-JSON body (e.g. `/metrics`), sent instead of `body`.
+    pub text: Option<TextBody>,
+}
+
+/// A body in another format than JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextBody {
+    pub content_type: &'static str,
+    pub body: String,
 }
 
 impl Reply {
@@ -15,6 +24,7 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             body: Some(body),
+            text: None,
         }
     }
 
@@ -22,6 +32,7 @@ impl Reply {
         Reply {
             status: StatusCode::CREATED,
             body: Some(body),
+            text: None,
         }
     }
 
@@ -29,6 +40,16 @@ impl Reply {
         Reply {
             status: StatusCode::NO_CONTENT,
             body: None,
+            text: None,
+        }
+    }
+
+    /// A 200 with a body in `content_type` (not JSON).
+    pub fn text(content_type: &'static str, body: String) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: None,
+            text: Some(TextBody { content_type, body }),
         }
     }
 }

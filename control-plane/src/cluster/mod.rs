@@ -7,14 +7,22 @@
 //!   `common::cluster_tls`) in front of tonic.
 //! - [`registry`]: [`DataPlaneRegistry`], what `/clustering/data-planes` reports.
 //! - [`compat`]: Kong's version and plugin compatibility rules.
+//! - [`publisher`]: follows the store's committed versions and publishes one snapshot per
+//!   version (read in one transaction, checked, encoded once).
+//! - [`admin`], [`metrics`]: `/clustering/data-planes`, `/clustering/status`, `/metrics`.
+//! - `start`: `ControlPlane::serve_cluster`, which assembles the above for `portico-cp serve`.
 //!
 //! The snapshot source is a `tokio::sync::watch` channel of [`PublishedSnapshot`]s: the
 //! builder publishes each new version once, and every session reads the same bytes.
 
+pub mod admin;
 pub mod compat;
 pub mod listener;
+pub mod metrics;
+pub mod publisher;
 pub mod registry;
 pub mod server;
+mod start;
 
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,9 @@ pub struct DataPlaneStatus {
     pub sync_status: &'static str,
     /// Why the last snapshot was refused by the data plane, or why it is not sent.
     pub last_error: Option<String>,
+    /// How long the data plane took to apply the last snapshot it acknowledged (decode,
+    /// verify, compile, swap), in milliseconds.
+    pub last_apply_ms: Option<f64>,
     pub labels: BTreeMap<String, String>,
     pub cert_details: CertDetails,
     /// Seconds until the entry is purged if the data plane stays away.
@@ -136,6 +139,7 @@ impl DataPlaneRegistry {
                 created_at,
                 sync_status: SyncStatus::Unknown.as_str(),
                 last_error: None,
+                last_apply_ms: None,
                 labels: hello.labels.clone(),
                 cert_details: CertDetails {
                     expiry_timestamp: cert_expiry,

@@ -274,10 +274,9 @@ impl Session {
         let mut snapshots = self.snapshots.clone();
         let newest = snapshots.borrow_and_update().clone();
         self.consider(node, hello, &mut sync, newest);
-        let mut heartbeat = tokio::time::interval_at(
-            Instant::now() + self.settings.heartbeat_interval,
-            self.settings.heartbeat_interval,
-        );
+        // The first tick is immediate: a data plane that already serves the newest
+        // configuration learns at once that it is current (its config age metric).
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat_interval);
         let mut last_seen = Instant::now();
         loop {
             tokio::select! {
@@ -399,6 +398,9 @@ impl Session {
                 sync.in_flight = false;
                 self.registry.set_serving(node, Some(serving));
                 self.registry.set_status(node, SyncStatus::Normal, None);
+                self.registry.update(node, |dp| {
+                    dp.last_apply_ms = Some((ack.apply_time.as_secs_f64() * 1e6).round() / 1e3);
+                });
             }
             DpMessage::Nack(nack) => {
                 tracing::warn!(

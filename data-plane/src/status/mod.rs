@@ -7,6 +7,7 @@
 //!   `POST /status/ready` with `status=draining` (Kong's drain endpoint).
 //! - `GET /metrics`: Prometheus text format, Kong's metric names.
 
+pub mod cluster;
 pub mod metrics;
 
 use std::convert::Infallible;
@@ -34,6 +35,9 @@ pub struct StatusState {
     pub metrics: Arc<Metrics>,
     /// Set during shutdown or by `POST /status/ready status=draining`.
     pub draining: AtomicBool,
+    /// Hybrid mode: the sync client's state (a `cluster` block in `/status`, gauges in
+    /// `/metrics`).
+    pub sync: Option<Arc<crate::sync::SyncState>>,
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
@@ -70,7 +74,10 @@ async fn handle(
             }
         }
         (&Method::GET, "/metrics") => {
-            let text = state.metrics.render(&state.runtime.load());
+            let mut text = state.metrics.render(&state.runtime.load());
+            if let Some(sync) = &state.sync {
+                cluster::append_metrics(&mut text, sync);
+            }
             let mut r = Response::new(Full::new(Bytes::from(text)));
             r.headers_mut().insert(
                 CONTENT_TYPE,
@@ -105,9 +112,7 @@ fn is_draining_request(body: &[u8]) -> bool {
 fn status(state: &StatusState) -> Response<Full<Bytes>> {
     let snap = state.metrics.connections.snapshot();
     let runtime = state.runtime.load();
-    json(
-        StatusCode::OK,
-        serde_json::json!({
+    let mut body = serde_json::json!({
             "server": {
                 "connections_active": snap.active,
                 "connections_reading": snap.reading,
@@ -118,8 +123,11 @@ fn status(state: &StatusState) -> Response<Full<Bytes>> {
                 "total_requests": snap.total_requests,
             },
             "configuration_hash": runtime.config_hash(),
-        }),
-    )
+    });
+    if let (Some(sync), Some(object)) = (&state.sync, body.as_object_mut()) {
+        object.insert("cluster".into(), cluster::status_block(sync));
+    }
+    json(StatusCode::OK, body)
 }
 
 fn ready(state: &StatusState) -> Response<Full<Bytes>> {

@@ -16,12 +16,30 @@ use crate::runtime::{Runtime, RuntimeHandle};
 pub struct RuntimeApplier {
     runtime: RuntimeHandle,
     cache: Option<SnapshotCache>,
+    max_payload: u64,
 }
+
+/// Kong's default `cluster_max_payload`: 16 MiB.
+pub const DEFAULT_MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
 
 impl RuntimeApplier {
     /// `cache`: where applied snapshots are persisted (`None` to keep nothing on disk).
     pub fn new(runtime: RuntimeHandle, cache: Option<SnapshotCache>) -> Arc<RuntimeApplier> {
-        Arc::new(RuntimeApplier { runtime, cache })
+        RuntimeApplier::with_max_payload(runtime, cache, DEFAULT_MAX_PAYLOAD)
+    }
+
+    /// Like [`RuntimeApplier::new`]; snapshots whose compressed payload exceeds
+    /// `max_payload` bytes (`--cluster-max-payload`) are refused.
+    pub fn with_max_payload(
+        runtime: RuntimeHandle,
+        cache: Option<SnapshotCache>,
+        max_payload: u64,
+    ) -> Arc<RuntimeApplier> {
+        Arc::new(RuntimeApplier {
+            runtime,
+            cache,
+            max_payload,
+        })
     }
 
     /// Start-up: serves the cached snapshot, if there is a usable one, before any control
@@ -80,6 +98,17 @@ impl Applier for RuntimeApplier {
 
 impl RuntimeApplier {
     async fn apply_snapshot(&self, snapshot: EncodedSnapshot) -> Result<(), ApplyError> {
+        let size = snapshot.payload.len() as u64;
+        if size > self.max_payload {
+            return Err(ApplyError {
+                reason: NackReason::Decode,
+                message: format!(
+                    "the snapshot payload is {size} bytes, more than this data plane's \
+                     --cluster-max-payload of {} bytes",
+                    self.max_payload
+                ),
+            });
+        }
         let snapshot = Arc::new(snapshot);
         let (runtime, for_compile) = (self.runtime.clone(), snapshot.clone());
         let compiled = tokio::task::spawn_blocking(move || compile(&runtime, &for_compile))

@@ -10,7 +10,7 @@
 //! heartbeats both ways; a control plane silent beyond the heartbeat timeout is left.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -107,9 +107,47 @@ pub struct SyncState {
     serving: Mutex<Option<ServedConfig>>,
     control_plane: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
+    /// When the served configuration was applied (Unix milliseconds; 0: never).
+    applied_at: AtomicU64,
+    /// How long the last apply took (decode, verify, compile, swap), in microseconds.
+    apply_micros: AtomicU64,
+    /// When a control plane last confirmed that the served configuration is its newest
+    /// (an ACKed snapshot, or a heartbeat naming the served hash); Unix milliseconds, 0:
+    /// never. Its age is what to alert on: it grows while the control plane is away or
+    /// this node lags behind.
+    confirmed_at: AtomicU64,
 }
 
 impl SyncState {
+    /// When the served configuration was applied, in Unix milliseconds (`None`: never).
+    pub fn applied_at_millis(&self) -> Option<u64> {
+        Some(self.applied_at.load(Ordering::Acquire)).filter(|&t| t > 0)
+    }
+
+    /// How long the last apply took.
+    pub fn last_apply_time(&self) -> Option<Duration> {
+        self.applied_at_millis()
+            .map(|_| Duration::from_micros(self.apply_micros.load(Ordering::Relaxed)))
+    }
+
+    /// When a control plane last confirmed the served configuration as its newest, in
+    /// Unix milliseconds (`None`: never).
+    pub fn confirmed_at_millis(&self) -> Option<u64> {
+        Some(self.confirmed_at.load(Ordering::Acquire)).filter(|&t| t > 0)
+    }
+
+    fn applied(&self, took: Duration) {
+        self.apply_micros.store(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.applied_at.store(unix_millis(), Ordering::Release);
+    }
+
+    fn confirmed(&self) {
+        self.confirmed_at.store(unix_millis(), Ordering::Release);
+    }
+
     /// Whether a session with a control plane is established.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
@@ -167,6 +205,10 @@ impl SyncClient {
         serving: Option<ServedConfig>,
     ) -> SyncClient {
         let state = Arc::new(SyncState::default());
+        if serving.is_some() {
+            // Restored from the cache before the client started.
+            state.applied(Duration::ZERO);
+        }
         state.set_serving(serving);
         SyncClient {
             settings,
@@ -315,7 +357,14 @@ impl SyncClient {
                             reason: NackReason::DeltaBaseMismatch,
                             error: "this data plane does not apply deltas; send a snapshot".into(),
                         })),
-                        Some(Ok(CpMessage::Heartbeat(_))) => None,
+                        Some(Ok(CpMessage::Heartbeat(beat))) => {
+                            if beat.config.is_some()
+                                && beat.config.map(|c| c.hash) == self.state.serving().map(|s| s.hash)
+                            {
+                                self.state.confirmed();
+                            }
+                            None
+                        }
                         Some(Ok(CpMessage::Welcome(_) | CpMessage::Refusal(_))) => {
                             return "protocol error: unexpected welcome or refusal".into();
                         }
@@ -364,8 +413,10 @@ impl SyncClient {
             }));
         } else {
             self.state.set_serving(Some(ServedConfig { version, hash }));
+            self.state.applied(started.elapsed());
             tracing::info!(config_version = version, %hash, "applied configuration");
         }
+        self.state.confirmed();
         Some(DpMessage::Ack(Ack {
             version,
             hash,

@@ -17,7 +17,7 @@ pub mod connector;
 mod fsutil;
 pub mod node_id;
 
-pub use apply::RuntimeApplier;
+pub use apply::{DEFAULT_MAX_PAYLOAD, RuntimeApplier};
 pub use cache::{CacheError, SnapshotCache};
 pub use client::{
     Applier, ApplyError, ApplyFuture, NodeInfo, SyncClient, SyncClientSettings, SyncState, backoff,
