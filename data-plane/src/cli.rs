@@ -400,6 +400,9 @@ fn cluster_client(
             .ok_or_else(|| anyhow::anyhow!("--cluster-dp-labels: '{pair}' is not key:value"))?;
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
+    // What this build can run; the control plane holds back configurations using
+    // plugins missing here.
+    let plugins = runtime.env().plugins().plugin_infos();
     let applier = RuntimeApplier::with_max_payload(
         runtime,
         Some(SnapshotCache::new(&args.prefix)),
@@ -411,8 +414,7 @@ fn cluster_client(
         hostname: hostname(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         labels,
-        // No plugins are compiled into this build yet.
-        plugins: Vec::new(),
+        plugins,
     };
     let mut settings = SyncClientSettings::new(
         args.cluster_control_plane.clone(),

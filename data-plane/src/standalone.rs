@@ -73,7 +73,8 @@ impl DeclarativeSource {
                 path: path.clone(),
                 message: "the file is not UTF-8".to_string(),
             })?;
-            let config = common::declarative::parse(&text)
+            // Validated against the schemas of the plugins this node has.
+            let config = common::declarative::parse_with(&text, runtime.env().plugins().catalog())
                 .map_err(|e| LoadError::Invalid {
                     path: path.clone(),
                     message: e.to_string(),

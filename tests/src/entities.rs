@@ -1,9 +1,10 @@
 //! Entities with Kong's defaults, for building configurations in tests.
 
 use common::model::{
-    ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, Certificate, ForeignRef, HashOn,
-    Healthchecks, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Protocol,
-    Route, Service, Sni, Target, Upstream,
+    AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
+    Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential, JwtSecret,
+    KeyAuthCredential, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin,
+    Protocol, Route, Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -185,5 +186,137 @@ pub fn sni(name: &str, certificate: &Certificate) -> Sni {
         tags: None,
         created_at: 0,
         updated_at: 0,
+    }
+}
+
+/// A global plugin instance with `config` (Kong fills the schema's defaults when the
+/// configuration is loaded). Scope it with [`PluginScope`].
+pub fn plugin(name: &str, config: serde_json::Value) -> Plugin {
+    Plugin {
+        id: Uuid::new_v4(),
+        name: name.to_string(),
+        instance_name: None,
+        route: None,
+        service: None,
+        consumer: None,
+        config,
+        protocols: vec![
+            Protocol::Grpc,
+            Protocol::Grpcs,
+            Protocol::Http,
+            Protocol::Https,
+        ],
+        enabled: true,
+        tags: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// Builder-style scoping of a plugin instance.
+pub trait PluginScope {
+    fn on_route(self, route: &Route) -> Self;
+    fn on_service(self, service: &Service) -> Self;
+    fn on_consumer(self, consumer: &Consumer) -> Self;
+}
+
+impl PluginScope for Plugin {
+    fn on_route(mut self, route: &Route) -> Plugin {
+        self.route = Some(ForeignRef { id: route.id });
+        self
+    }
+
+    fn on_service(mut self, service: &Service) -> Plugin {
+        self.service = Some(ForeignRef { id: service.id });
+        self
+    }
+
+    fn on_consumer(mut self, consumer: &Consumer) -> Plugin {
+        self.consumer = Some(ForeignRef { id: consumer.id });
+        self
+    }
+}
+
+pub fn consumer(username: &str) -> Consumer {
+    Consumer {
+        id: Uuid::new_v4(),
+        username: Some(username.to_string()),
+        custom_id: None,
+        tags: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+pub fn key_credential(consumer: &Consumer, key: &str) -> KeyAuthCredential {
+    KeyAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        key: key.to_string(),
+        ttl: None,
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// A basic-auth credential for `password`.
+pub fn basic_credential(
+    consumer: &Consumer,
+    username: &str,
+    password: &str,
+) -> BasicAuthCredential {
+    BasicAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        username: username.to_string(),
+        // Stored hashed, as Kong stores it (kong.yml is rendered with `_transform: false`).
+        password: common::schema::entities::hash_basicauth_password(
+            &consumer.id.to_string(),
+            password,
+        ),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// An ACL group membership.
+pub fn acl_group(consumer: &Consumer, group: &str) -> AclGroup {
+    AclGroup {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        group: group.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+pub fn hmac_credential(consumer: &Consumer, username: &str, secret: &str) -> HmacAuthCredential {
+    HmacAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        username: username.to_string(),
+        secret: secret.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// A jwt secret: `secret` for HS* algorithms, `rsa_public_key` (PEM) for the others.
+pub fn jwt_secret(
+    consumer: &Consumer,
+    key: &str,
+    algorithm: &str,
+    secret: Option<&str>,
+    rsa_public_key: Option<&str>,
+) -> JwtSecret {
+    JwtSecret {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        key: key.to_string(),
+        secret: secret.map(str::to_string),
+        rsa_public_key: rsa_public_key.map(str::to_string),
+        algorithm: algorithm.to_string(),
+        tags: None,
+        created_at: 0,
     }
 }

@@ -65,6 +65,23 @@ pub fn to_kong_yml(config: &ConfigSet) -> String {
     add(&mut entities, EntityKind::Upstream, &config.upstreams);
     add(&mut entities, EntityKind::Target, &config.targets);
     add(&mut entities, EntityKind::Plugin, &config.plugins);
+    add(
+        &mut entities,
+        EntityKind::KeyAuthCredential,
+        &config.keyauth_credentials,
+    );
+    add(
+        &mut entities,
+        EntityKind::BasicAuthCredential,
+        &config.basicauth_credentials,
+    );
+    add(
+        &mut entities,
+        EntityKind::HmacAuthCredential,
+        &config.hmacauth_credentials,
+    );
+    add(&mut entities, EntityKind::AclGroup, &config.acls);
+    add(&mut entities, EntityKind::JwtSecret, &config.jwt_secrets);
     common::declarative::render(&entities)
 }
 
@@ -117,6 +134,15 @@ impl TestProxy {
 
     /// An in-process node serving `config`, with flags parsed as `portico-dp serve` would.
     pub async fn in_process(config: ConfigSet, flags: &[&str]) -> TestProxy {
+        // As the binary would load it: through kong.yml, so plugin configs get their
+        // schema defaults.
+        let config = if config.plugins.is_empty() {
+            config
+        } else {
+            common::declarative::parse(&to_kong_yml(&config))
+                .expect("valid kong.yml")
+                .config
+        };
         let mut node = NodeConfig::ephemeral();
         node.settings = data_plane::cli::settings_from_flags(flags).expect("valid flags");
         // `--proxy-listen` given: bind it (tests that need a known port).
@@ -134,6 +160,19 @@ impl TestProxy {
         let runtime = handle.compile(config).expect("configuration compiles");
         handle.swap(runtime);
         TestProxy::start_handle(handle, node).await
+    }
+
+    /// An in-process node with default settings whose data plane has exactly the plugins
+    /// of `registry` (custom or test plugins), serving `config`.
+    pub async fn with_plugins(
+        config: ConfigSet,
+        registry: data_plane::plugins::PluginRegistry,
+    ) -> TestProxy {
+        let env = CompileEnv::with_plugins(&Default::default(), registry).expect("compile env");
+        let handle = RuntimeHandle::new(env).expect("empty runtime");
+        let runtime = handle.compile(config).expect("configuration compiles");
+        handle.swap(runtime);
+        TestProxy::start_handle(handle, NodeConfig::ephemeral()).await
     }
 
     /// A runtime handle with nothing published yet.
@@ -216,5 +255,14 @@ impl TestProxy {
                     .await;
             }
         }
+    }
+}
+
+/// The error the declarative loader (which `portico-dp` runs on its `kong.yml`) gives for
+/// `config`, which must be invalid.
+pub fn rejected(config: &ConfigSet) -> String {
+    match common::declarative::parse(&to_kong_yml(config)) {
+        Ok(_) => panic!("the configuration was accepted"),
+        Err(e) => e.to_string(),
     }
 }

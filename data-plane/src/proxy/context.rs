@@ -11,6 +11,10 @@ use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
 use crate::balancer::{Lease, Outcome, Peer};
+use crate::plugins::chain::InstanceRef;
+use crate::plugins::credentials::Credential;
+use crate::plugins::pdk::RequestHead;
+use crate::plugins::pdk::response::ResponseHead;
 
 /// Facts about the downstream connection a request arrived on.
 #[derive(Debug)]
@@ -23,6 +27,9 @@ pub struct ConnInfo {
     pub sni: Option<String>,
     /// The client certificate chain, leaf first, when the client presented one.
     pub client_certificates: Option<Vec<CertificateDer<'static>>>,
+    /// Negotiated TLS version (`TLSv1.3`) and cipher suite, for the log serializer.
+    pub tls_version: Option<&'static str>,
+    pub tls_cipher: Option<&'static str>,
 }
 
 /// A 32-hex-digit request id (like nginx's `$request_id`), also sent as
@@ -145,6 +152,8 @@ pub struct RequestContext {
     pub service: Option<Arc<Service>>,
     /// Set by authentication plugins.
     pub consumer: Option<Arc<Consumer>>,
+    /// The credential the consumer authenticated with.
+    pub credential: Option<Credential>,
     pub captures: Vec<(Option<String>, String)>,
     pub overrides: UpstreamOverrides,
     pub tries: Vec<Try>,
@@ -165,6 +174,20 @@ pub struct RequestContext {
     pub bytes_out: u64,
     /// Per-request state plugins share with each other (`kong.ctx.shared`).
     pub shared: http::Extensions,
+    /// The plugin instances chosen in `access` (`None`: access was not reached, the later
+    /// phases run the global instances).
+    pub plugins: Option<Vec<InstanceRef>>,
+    /// `kong.client.tls.set_client_verify`.
+    pub client_verify: Option<String>,
+    /// `kong.service.request.set_path` / `set_raw_query`: what goes upstream instead.
+    pub upstream_path: Option<String>,
+    pub upstream_query: Option<String>,
+    /// The path and query sent upstream (kept only when plugins are configured).
+    pub upstream_uri: Option<String>,
+    /// The request and response heads as sent, kept for plugins' later phases (only when
+    /// plugins are configured).
+    pub request_head: Option<Box<RequestHead>>,
+    pub response_head: Option<Box<ResponseHead>>,
 }
 
 impl RequestContext {
@@ -182,6 +205,7 @@ impl RequestContext {
             route: None,
             service: None,
             consumer: None,
+            credential: None,
             captures: Vec::new(),
             overrides: UpstreamOverrides::default(),
             tries: Vec::new(),
@@ -194,6 +218,13 @@ impl RequestContext {
             bytes_in: 0,
             bytes_out: 0,
             shared: http::Extensions::new(),
+            plugins: None,
+            client_verify: None,
+            upstream_path: None,
+            upstream_query: None,
+            upstream_uri: None,
+            request_head: None,
+            response_head: None,
         }
     }
 

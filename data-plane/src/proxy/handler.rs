@@ -15,10 +15,12 @@ use super::context::{ConnInfo, RequestContext, ResponseSource};
 use super::errors::{self, ErrorKind};
 use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
-use super::phases::{Exit, Flow};
 use super::response_body::{Completion, ProxyBody};
 use super::upstream::{ClientBody, ClientBodyError, ReplayableBody};
 use super::upstream_call::{self, UpstreamHead};
+use crate::plugins::pdk::response::ResponseHead;
+use crate::plugins::pdk::{RequestBody, RequestHead};
+use crate::plugins::{Exit, Flow};
 use crate::router::RequestView;
 use crate::runtime::Runtime;
 
@@ -82,8 +84,18 @@ pub async fn handle(
     };
     let ctx = &mut completion.ctx;
     let mut response = process(&shared, &runtime, ctx, &mut parts, body, &mut facts).await;
+    let plugins = !runtime.plugins().is_empty();
+    if plugins && ctx.request_head.is_none() {
+        ctx.request_head = Some(Box::new(RequestHead::of(&parts)));
+    }
     finish_headers(&shared, &runtime, ctx, &facts, &mut response);
     ctx.status = response.status().as_u16();
+    if plugins {
+        ctx.response_head = Some(Box::new(ResponseHead {
+            status: response.status(),
+            headers: response.headers().clone(),
+        }));
+    }
     response.body_mut().set_completion(completion);
     Ok(response)
 }
@@ -140,9 +152,12 @@ fn plugin_exit(
             headers,
             body,
         } => {
+            let length = body.len();
             let mut resp = Response::new(ProxyBody::full(body));
             *resp.status_mut() = status;
             *resp.headers_mut() = headers;
+            // As nginx sends it; a plugin changing the body in body_filter clears it.
+            h::set_content_length(resp.headers_mut(), length);
             resp
         }
         Exit::Error {
@@ -247,6 +262,12 @@ async fn process(
     facts: &mut RequestFacts,
 ) -> Response<ProxyBody> {
     let settings = &shared.settings;
+    let plugins = runtime.plugins();
+    let mut body = if body.is_end_stream() {
+        RequestBody::Empty
+    } else {
+        RequestBody::Stream(ClientBody::new(body, settings.client_body_timeout))
+    };
 
     // Malformed or oversized requests, as nginx rejects them.
     if parts.version == Version::HTTP_11 && !parts.headers.contains_key(HOST) {
@@ -261,7 +282,9 @@ async fn process(
     ctx.client_ip = real_client_ip(peer_ip, &parts.headers, settings);
 
     // rewrite
-    if let Flow::Exit(exit) = runtime.plugins().rewrite(ctx, parts).await {
+    if !plugins.is_empty()
+        && let Flow::Exit(exit) = plugins.rewrite(ctx, runtime, parts, &mut body).await
+    {
         return plugin_exit(shared, ctx, facts, exit);
     }
 
@@ -294,7 +317,7 @@ async fn process(
     let route = matched.route.clone();
     ctx.route = Some(route.clone());
     ctx.service = matched.service.cloned();
-    let upstream_path = matched.upstream_path;
+    let mut upstream_path = matched.upstream_path;
     let stripped_prefix = matched.stripped_prefix;
     // `preserve_host`: the router hands back the client's Host (or SNI) to send upstream.
     let preserved_host = matched
@@ -432,8 +455,12 @@ async fn process(
     }
 
     // access
-    if let Flow::Exit(exit) = runtime.plugins().access(ctx, parts).await {
-        return plugin_exit(shared, ctx, facts, exit);
+    if !plugins.is_empty() {
+        if let Flow::Exit(exit) = plugins.access(ctx, runtime, parts, &mut body).await {
+            return plugin_exit(shared, ctx, facts, exit);
+        }
+        // The later phases see the request as it goes upstream.
+        ctx.request_head = Some(Box::new(RequestHead::of(parts)));
     }
     let Some(service) = ctx.service.clone() else {
         return kong_error(
@@ -452,10 +479,20 @@ async fn process(
 
     // The upstream request head.
     let upgrading = facts.upgrade.is_some() && !svc.h2;
-    let query = parts.uri.query().map(str::to_string);
+    if let Some(path) = ctx.upstream_path.take() {
+        upstream_path = path;
+    }
+    let query = match ctx.upstream_query.take() {
+        Some(q) if q.is_empty() => None,
+        Some(q) => Some(q),
+        None => parts.uri.query().map(str::to_string),
+    };
     let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
     };
+    if !plugins.is_empty() {
+        ctx.upstream_uri = Some(path_and_query.as_str().to_string());
+    }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
     let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
@@ -498,28 +535,35 @@ async fn process(
     }
 
     // The request body: buffered (replayable) when the route asks for it.
-    let replayable = if body.is_end_stream() {
-        ReplayableBody::Empty
-    } else {
-        let client_body = ClientBody::new(body, settings.client_body_timeout);
-        if route.request_buffering && !svc.h2 && !upgrading {
-            match client_body.buffer(settings.request_buffer_limit).await {
-                Ok(Ok(bytes)) => {
-                    ctx.bytes_in = bytes.len() as u64;
-                    headers.remove(http::header::CONTENT_LENGTH);
-                    h::set_content_length(&mut headers, bytes.len());
-                    ReplayableBody::Buffered(bytes)
+    let replayable = match std::mem::replace(&mut body, RequestBody::Gone) {
+        RequestBody::Empty | RequestBody::Gone => ReplayableBody::Empty,
+        RequestBody::Buffered(bytes) => {
+            ctx.bytes_in = bytes.len() as u64;
+            headers.remove(http::header::CONTENT_LENGTH);
+            headers.remove(http::header::TRANSFER_ENCODING);
+            h::set_content_length(&mut headers, bytes.len());
+            ReplayableBody::Buffered(bytes)
+        }
+        RequestBody::Stream(client_body) => {
+            if route.request_buffering && !svc.h2 && !upgrading {
+                match client_body.buffer(settings.request_buffer_limit).await {
+                    Ok(Ok(bytes)) => {
+                        ctx.bytes_in = bytes.len() as u64;
+                        headers.remove(http::header::CONTENT_LENGTH);
+                        h::set_content_length(&mut headers, bytes.len());
+                        ReplayableBody::Buffered(bytes)
+                    }
+                    Ok(Err(streaming)) => ReplayableBody::Stream(Some(streaming)),
+                    Err(ClientBodyError::Timeout) => {
+                        return kong_error(shared, ctx, facts, ErrorKind::Nginx, 408, None);
+                    }
+                    Err(ClientBodyError::Aborted(_)) => {
+                        return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
+                    }
                 }
-                Ok(Err(streaming)) => ReplayableBody::Stream(Some(streaming)),
-                Err(ClientBodyError::Timeout) => {
-                    return kong_error(shared, ctx, facts, ErrorKind::Nginx, 408, None);
-                }
-                Err(ClientBodyError::Aborted(_)) => {
-                    return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
-                }
+            } else {
+                ReplayableBody::Stream(Some(client_body))
             }
-        } else {
-            ReplayableBody::Stream(Some(client_body))
         }
     };
 
@@ -621,7 +665,6 @@ fn finish_headers(
     {
         crate::balancer::set_hash_cookie(&mut parts.headers, cookie);
     }
-    runtime.plugins().header_filter(ctx, &mut parts);
     let request_id = enabled.request_id.then(|| ctx.id.as_str());
     if ctx.source == ResponseSource::Upstream {
         let via = enabled.via.then(|| {
@@ -664,6 +707,12 @@ fn finish_headers(
     }
     if facts.debug {
         add_debug_headers(ctx, &mut parts.headers);
+    }
+    // Kong runs plugins' header_filter after its own headers are set, so plugins may
+    // change or remove them.
+    let plugins = runtime.plugins();
+    if !plugins.is_empty() {
+        plugins.header_filter(ctx, runtime, &mut parts);
     }
     *response = Response::from_parts(parts, body);
 }

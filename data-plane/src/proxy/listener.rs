@@ -126,6 +126,8 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
             tls: false,
             sni: None,
             client_certificates: None,
+            tls_version: None,
+            tls_cipher: None,
         });
         serve_connection(stream, info, &shared, &builder, drain.clone());
     }
@@ -166,8 +168,9 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                     .client_hello()
                     .server_name()
                     .map(str::to_ascii_lowercase);
-                // The certificate table of the runtime current when the client said hello.
-                let config = shared.runtime.load().tls_server_config().clone();
+                // The certificate table of the runtime current when the client said hello,
+                // and the plugins' certificate phase (client certificate, session reuse).
+                let config = shared.runtime.load().tls_server_config_for(sni.as_deref());
                 let stream = start.into_stream(config).await?;
                 Ok::<_, std::io::Error>((stream, sni))
             };
@@ -187,12 +190,22 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
             let client_certificates = conn
                 .peer_certificates()
                 .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect());
+            let tls_version = match conn.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => Some("TLSv1.3"),
+                Some(rustls::ProtocolVersion::TLSv1_2) => Some("TLSv1.2"),
+                _ => None,
+            };
+            let tls_cipher = conn
+                .negotiated_cipher_suite()
+                .and_then(|s| s.suite().as_str());
             let info = Arc::new(ConnInfo {
                 peer,
                 local,
                 tls: true,
                 sni,
                 client_certificates,
+                tls_version,
+                tls_cipher,
             });
             let builder = if h2 { &h2_only } else { &h1_only };
             serve_connection(stream, info, &shared, builder, conn_drain);

@@ -5,7 +5,8 @@
 //! - [`handler`]: the request path, phase by phase.
 //! - [`upstream_call`] / [`upstream`]: peer selection, retries, pooled connections.
 //! - [`headers`], [`forwarded`], [`errors`]: Kong's header and error rules.
-//! - [`phases`]: the plugin hook points; [`context`]: per-request state.
+//! - [`context`]: per-request state. Plugin hooks are called from here into
+//!   [`crate::plugins`].
 
 pub mod context;
 pub mod errors;
@@ -13,7 +14,6 @@ pub mod forwarded;
 pub mod handler;
 pub mod headers;
 pub mod listener;
-pub mod phases;
 pub mod response_body;
 pub mod settings;
 mod tunnel;
@@ -57,6 +57,10 @@ impl Shared {
             .connections
             .in_flight
             .fetch_sub(1, Ordering::Relaxed);
-        self.metrics.record(ctx, runtime);
+        // With a prometheus plugin configured, the plugin records (with its switches).
+        if !runtime.plugins().contains("prometheus") {
+            self.metrics
+                .record(ctx, runtime, crate::status::metrics::RecordFlags::ALL);
+        }
     }
 }

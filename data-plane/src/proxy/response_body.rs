@@ -50,7 +50,10 @@ impl Drop for Completion {
         if self.ctx.status == 0 {
             self.ctx.status = CLIENT_CLOSED;
         }
-        self.runtime.plugins().log(&self.ctx);
+        let plugins = self.runtime.plugins();
+        if !plugins.is_empty() {
+            plugins.log(&mut self.ctx, &self.runtime, Some(&self.shared.metrics));
+        }
         self.shared.request_finished(&self.ctx, &self.runtime);
     }
 }
@@ -135,11 +138,13 @@ impl ProxyBody {
 
     /// Attaches the request's completion; the response is final at this point.
     pub fn set_completion(&mut self, mut completion: Completion) {
-        completion.body_filter = completion
-            .runtime
-            .plugins()
-            .wants_body_filter(&completion.ctx);
+        completion.body_filter = !completion.runtime.plugins().is_empty();
         self.completion = Some(Box::new(completion));
+    }
+
+    /// Whether plugins' body_filter still has to see this body.
+    fn filtering(&self) -> bool {
+        self.completion.as_ref().is_some_and(|c| c.body_filter)
     }
 
     pub fn completion_mut(&mut self) -> Option<&mut Completion> {
@@ -218,7 +223,9 @@ impl Body for ProxyBody {
                                 _ => true,
                             };
                             let Completion { ctx, runtime, .. } = completion;
-                            runtime.plugins().body_filter(ctx, &mut data, eof);
+                            runtime.plugins().body_filter(ctx, runtime, &mut data, eof);
+                            // The plugins saw the end; a later end of stream needs no call.
+                            completion.body_filter = !eof;
                         }
                         completion.ctx.bytes_out += data.len() as u64;
                         Frame::data(data)
@@ -227,11 +234,28 @@ impl Body for ProxyBody {
                 };
                 Poll::Ready(Some(Ok(frame)))
             }
+            Poll::Ready(None) if completion.body_filter => {
+                // The body ended without a last data frame: plugins still get their end
+                // of body (and may emit what they held back).
+                completion.body_filter = false;
+                let mut data = Bytes::new();
+                let Completion { ctx, runtime, .. } = completion;
+                runtime.plugins().body_filter(ctx, runtime, &mut data, true);
+                if data.is_empty() {
+                    return Poll::Ready(None);
+                }
+                completion.ctx.bytes_out += data.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
             other => other,
         }
     }
 
     fn is_end_stream(&self) -> bool {
+        // Plugins filtering the body still get their end-of-body call.
+        if self.filtering() {
+            return false;
+        }
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
@@ -240,6 +264,10 @@ impl Body for ProxyBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        // Body filters may change the length; `Content-Length` headers still apply.
+        if self.filtering() {
+            return SizeHint::default();
+        }
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::model::{EntityKind, Protocol, Service};
+use common::model::{Consumer, EntityKind, Protocol, Service};
 use common::snapshot::{ConfigHash, canonical_json};
 use http::HeaderValue;
 use rustls::RootCertStore;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::env::{CompileEnv, TlsConfigKey};
 use super::{CompileError, ConfigSet, Problem, Runtime, ServiceRuntime, ServiceTarget};
 use crate::balancer::UpstreamBalancer;
-use crate::proxy::phases::PluginPhases;
+use crate::plugins::chain::{ChainEnv, PluginChain};
 use crate::router::Router;
 use crate::tls::client::{DEFAULT_VERIFY_DEPTH, UpstreamTls};
 use crate::tls::pem::{not_after, parse_certificates, parse_certified_key};
@@ -163,7 +163,12 @@ pub(super) fn compile(
         }
     };
 
-    let plugins = match PluginPhases::compile(&config.plugins) {
+    let chain_env = ChainEnv {
+        registry: &env.plugins,
+        state: &env.plugin_state,
+        dns: env.dns(),
+    };
+    let plugins = match PluginChain::compile(&config, &chain_env) {
         Ok(p) => Some(p),
         Err(errs) => {
             for e in errs {
@@ -173,11 +178,23 @@ pub(super) fn compile(
         }
     };
 
-    let consumers = config
+    let consumers: HashMap<Uuid, Arc<Consumer>> = config
         .consumers
         .iter()
         .map(|c| (c.id, Arc::new(c.clone())))
         .collect();
+    // Kong's `load_consumer(x, true)`: username first, then custom id.
+    let mut consumers_by_name = HashMap::new();
+    for c in consumers.values() {
+        if let Some(custom_id) = &c.custom_id {
+            consumers_by_name.insert(custom_id.clone(), c.clone());
+        }
+    }
+    for c in consumers.values() {
+        if let Some(username) = &c.username {
+            consumers_by_name.insert(username.clone(), c.clone());
+        }
+    }
 
     let mut metric_labels: HashMap<Uuid, Arc<str>> = HashMap::new();
     for s in &config.services {
@@ -199,9 +216,11 @@ pub(super) fn compile(
                 services,
                 upstreams,
                 tls_server: server_config(sni.clone()),
+                tls_variants: Default::default(),
                 sni,
                 plugins,
                 consumers,
+                consumers_by_name,
                 config_hash,
                 source: Arc::new(config),
                 metric_labels,

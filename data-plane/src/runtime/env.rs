@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, Weak};
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::balancer::{BalancerRegistry, Dns};
+use crate::plugins::PluginRegistry;
+use crate::plugins::state::NodeState;
 use crate::tls::client::{UpstreamTls, client_config, node_trust_store};
 use crate::tls::server::{ServedCertificate, builtin_default_certificate};
 
@@ -50,10 +52,21 @@ pub struct CompileEnv {
     pub(crate) node_trust: Arc<RootCertStore>,
     pub(crate) default_certificate: Arc<ServedCertificate>,
     tls_configs: Mutex<HashMap<TlsConfigKey, Weak<ClientConfig>>>,
+    pub(crate) plugins: Arc<PluginRegistry>,
+    pub(crate) plugin_state: Arc<NodeState>,
 }
 
 impl CompileEnv {
+    /// An environment with the bundled plugins.
     pub fn new(settings: &EnvSettings) -> Result<CompileEnv, String> {
+        CompileEnv::with_plugins(settings, PluginRegistry::bundled())
+    }
+
+    /// An environment with the given plugin registry (a build with custom plugins).
+    pub fn with_plugins(
+        settings: &EnvSettings,
+        plugins: PluginRegistry,
+    ) -> Result<CompileEnv, String> {
         let dns = Dns::system()?;
         let node_trust = node_trust_store(&settings.trusted_certificates)
             .map_err(|e| format!("lua_ssl_trusted_certificate: {e}"))?;
@@ -65,7 +78,19 @@ impl CompileEnv {
             node_trust: Arc::new(node_trust),
             default_certificate,
             tls_configs: Mutex::new(HashMap::new()),
+            plugins: Arc::new(plugins),
+            plugin_state: Arc::new(NodeState::default()),
         })
+    }
+
+    /// The plugins this node can run.
+    pub fn plugins(&self) -> &Arc<PluginRegistry> {
+        &self.plugins
+    }
+
+    /// Plugin state that outlives configurations.
+    pub fn plugin_state(&self) -> &Arc<NodeState> {
+        &self.plugin_state
     }
 
     pub fn dns(&self) -> &Arc<Dns> {

@@ -14,6 +14,7 @@ mod env;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use rustls::ClientConfig;
 use uuid::Uuid;
 
 use crate::balancer::{HostEntry, UpstreamBalancer};
-use crate::proxy::phases::PluginPhases;
+use crate::plugins::PluginChain;
 use crate::router::Router;
 use crate::tls::server::SniResolver;
 
@@ -113,9 +114,14 @@ pub struct Runtime {
     pub(crate) services: HashMap<Uuid, Arc<ServiceRuntime>>,
     pub(crate) upstreams: HashMap<String, Arc<UpstreamBalancer>>,
     pub(crate) tls_server: Arc<rustls::ServerConfig>,
+    /// Server configurations for connections whose certificate phase asked for a client
+    /// certificate and/or no session reuse, built on first use.
+    pub(crate) tls_variants: [OnceLock<Arc<rustls::ServerConfig>>; 3],
     pub(crate) sni: Arc<SniResolver>,
-    pub(crate) plugins: PluginPhases,
+    pub(crate) plugins: PluginChain,
     pub(crate) consumers: HashMap<Uuid, Arc<Consumer>>,
+    /// Consumers by username and by custom id (`kong.client.load_consumer(x, true)`).
+    pub(crate) consumers_by_name: HashMap<String, Arc<Consumer>>,
     pub(crate) config_hash: String,
     pub(crate) source: Arc<ConfigSet>,
     /// Metric label per service, route and consumer id (name, or the route id).
@@ -179,7 +185,12 @@ impl Runtime {
         self.consumers.get(id)
     }
 
-    pub fn plugins(&self) -> &PluginPhases {
+    /// A consumer by username, else by custom id.
+    pub fn consumer_by_name(&self, name: &str) -> Option<&Arc<Consumer>> {
+        self.consumers_by_name.get(name)
+    }
+
+    pub fn plugins(&self) -> &PluginChain {
         &self.plugins
     }
 
@@ -193,6 +204,27 @@ impl Runtime {
 
     pub fn tls_server_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.tls_server
+    }
+
+    /// The TLS server configuration for a connection: runs the plugins' certificate
+    /// phase (global instances) and picks the configuration it calls for.
+    pub fn tls_server_config_for(&self, sni: Option<&str>) -> Arc<rustls::ServerConfig> {
+        if self.plugins.is_empty() {
+            return self.tls_server.clone();
+        }
+        let decisions = self.plugins.certificate(sni);
+        let slot = match (
+            decisions.request_client_certificate,
+            decisions.disable_session_reuse,
+        ) {
+            (false, false) => return self.tls_server.clone(),
+            (true, false) => 0,
+            (false, true) => 1,
+            (true, true) => 2,
+        };
+        self.tls_variants[slot]
+            .get_or_init(|| crate::tls::server::server_config_with(self.sni.clone(), decisions))
+            .clone()
     }
 
     /// The metric label of a service, route or consumer.

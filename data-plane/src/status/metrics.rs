@@ -89,6 +89,29 @@ struct TargetHealthLabels {
     subsystem: &'static str,
 }
 
+/// Which request metrics to record (the prometheus plugin's switches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFlags {
+    /// `kong_http_requests_total` (`status_code_metrics`).
+    pub status_codes: bool,
+    /// The latency histograms (`latency_metrics`).
+    pub latency: bool,
+    /// `kong_bandwidth_bytes` (`bandwidth_metrics`).
+    pub bandwidth: bool,
+    /// The `consumer` label (`per_consumer`).
+    pub per_consumer: bool,
+}
+
+impl RecordFlags {
+    /// What the node records when no prometheus plugin is configured.
+    pub const ALL: RecordFlags = RecordFlags {
+        status_codes: true,
+        latency: true,
+        bandwidth: true,
+        per_consumer: true,
+    };
+}
+
 /// Downstream connection counters (nginx's stub_status), shared by the listeners.
 #[derive(Debug, Default)]
 pub struct ConnectionStats {
@@ -235,8 +258,9 @@ impl Metrics {
         }
     }
 
-    /// Records a finished request (called once, from the log phase).
-    pub fn record(&self, ctx: &RequestContext, runtime: &Runtime) {
+    /// Records a finished request (called once, from the log phase), the families
+    /// `flags` select.
+    pub fn record(&self, ctx: &RequestContext, runtime: &Runtime, flags: RecordFlags) {
         let service = ctx
             .service
             .as_ref()
@@ -252,37 +276,33 @@ impl Metrics {
         let consumer = ctx
             .consumer
             .as_ref()
+            .filter(|_| flags.per_consumer)
             .and_then(|c| runtime.metric_label(&c.id))
             .unwrap_or(&self.empty)
             .clone();
-        self.requests
-            .get_or_create(&RequestLabels {
-                service: service.clone(),
-                route: route.clone(),
-                code: ctx.status,
-                source: ctx.source.label(),
-                workspace: "default",
-                consumer: consumer.clone(),
-            })
-            .inc();
+        if flags.status_codes {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    service: service.clone(),
+                    route: route.clone(),
+                    code: ctx.status,
+                    source: ctx.source.label(),
+                    workspace: "default",
+                    consumer: consumer.clone(),
+                })
+                .inc();
+        }
         let route_labels = RouteLabels {
             service: service.clone(),
             route: route.clone(),
             workspace: "default",
         };
-        if let Some(kong) = ctx.latencies.proxy.or(ctx.latencies.response) {
-            self.kong_latency
-                .get_or_create(&route_labels)
-                .observe(kong as f64);
+        if flags.latency {
+            self.record_latencies(ctx, &route_labels);
         }
-        if let Some(upstream) = ctx.latencies.upstream {
-            self.upstream_latency
-                .get_or_create(&route_labels)
-                .observe(upstream as f64);
+        if !flags.bandwidth {
+            return;
         }
-        self.request_latency
-            .get_or_create(&route_labels)
-            .observe(ctx.elapsed_ms() as f64);
         let mut bandwidth = BandwidthLabels {
             service,
             route,
@@ -297,6 +317,22 @@ impl Metrics {
         self.bandwidth
             .get_or_create(&bandwidth)
             .inc_by(ctx.bytes_out);
+    }
+
+    fn record_latencies(&self, ctx: &RequestContext, route_labels: &RouteLabels) {
+        if let Some(kong) = ctx.latencies.proxy.or(ctx.latencies.response) {
+            self.kong_latency
+                .get_or_create(route_labels)
+                .observe(kong as f64);
+        }
+        if let Some(upstream) = ctx.latencies.upstream {
+            self.upstream_latency
+                .get_or_create(route_labels)
+                .observe(upstream as f64);
+        }
+        self.request_latency
+            .get_or_create(route_labels)
+            .observe(ctx.elapsed_ms() as f64);
     }
 
     /// The text exposition, with scrape-time gauges refreshed from `runtime`.

@@ -60,3 +60,36 @@ pub fn is_self_issued(cert: &CertificateDer<'_>) -> bool {
         .map(|(_, c)| c.subject() == c.issuer())
         .unwrap_or(false)
 }
+
+/// DER certificates as one PEM bundle, in the given order (64-column base64 lines).
+pub fn to_pem_chain(certs: &[CertificateDer<'_>]) -> String {
+    use base64::Engine as _;
+    let mut out = String::new();
+    for cert in certs {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or(""));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_chains_round_trip() {
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let params = rcgen::CertificateParams::new(vec!["a.test".to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cert = params.self_signed(&key).unwrap_or_else(|e| panic!("{e}"));
+        let der = cert.der().clone();
+        let pem = to_pem_chain(&[der.clone(), der.clone()]);
+        let parsed = parse_certificates(&pem).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, vec![der.clone(), der]);
+    }
+}

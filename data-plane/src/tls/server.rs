@@ -10,11 +10,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName};
 use rustls::{ServerConfig, SignatureScheme};
 
 use super::pem::PemError;
+use crate::plugins::pdk::certificate::TlsDecisions;
 
 /// A certificate entity compiled for serving: the primary chain and an optional
 /// alternative (Kong's `cert_alt`/`key_alt`, typically ECDSA next to RSA).
@@ -154,6 +159,102 @@ pub fn server_config(resolver: Arc<SniResolver>) -> Arc<ServerConfig> {
             });
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(config)
+}
+
+/// The proxy's TLS server configuration for a connection whose certificate phase made
+/// `decisions`: the same certificates, plus an optional client-certificate request (any
+/// chain is accepted at the handshake; plugins verify it) and no session reuse.
+pub fn server_config_with(
+    resolver: Arc<SniResolver>,
+    decisions: TlsDecisions,
+) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = match ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b,
+        // Unreachable with the ring provider; serve the plain configuration rather than panic.
+        Err(_) => return server_config(resolver),
+    };
+    let mut config = if decisions.request_client_certificate {
+        builder
+            .with_client_cert_verifier(Arc::new(RequestedClientCert { provider }))
+            .with_cert_resolver(resolver)
+    } else {
+        builder.with_no_client_auth().with_cert_resolver(resolver)
+    };
+    if decisions.disable_session_reuse {
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// `kong.client.tls.request_client_certificate`: asks for a certificate without requiring
+/// one, and accepts whatever chain is presented (nginx's `ssl_verify_client
+/// optional_no_ca`); the handshake signature is still checked, so the client holds the
+/// key. Plugins (mtls-auth) decide whether the chain is trusted.
+#[derive(Debug)]
+struct RequestedClientCert {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for RequestedClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod ip_restriction;
 mod jwt;
 mod key_auth;
 mod logging;
+mod mtls_auth;
 mod rate_limiting;
 mod simple;
 mod transformers;
@@ -22,6 +23,7 @@ mod transformers;
 pub const BUNDLED_PLUGIN_VERSION: &str = "3.10.0";
 
 /// A plugin known to the control plane.
+#[derive(Clone)]
 pub struct PluginDef {
     pub name: &'static str,
     /// Kong's handler `PRIORITY`: plugins run from the highest to the lowest.
@@ -33,6 +35,19 @@ pub struct PluginDef {
 }
 
 impl PluginDef {
+    /// A plugin defined outside this crate (a custom plugin): `schema` is its subschema of
+    /// the `plugins` entity, usually `Schema::new(name).field("config", Field::record(..))`.
+    pub fn custom(
+        name: &'static str,
+        priority: i32,
+        version: &'static str,
+        schema: Schema,
+    ) -> PluginDef {
+        let mut def = PluginDef::new(name, priority, schema);
+        def.version = version;
+        def
+    }
+
     pub(crate) fn new(name: &'static str, priority: i32, mut schema: Schema) -> PluginDef {
         schema.name = name;
         schema.make_records_required();
@@ -58,6 +73,7 @@ pub fn bundled() -> Vec<PluginDef> {
         ip_restriction::definition(),
         jwt::definition(),
         key_auth::definition(),
+        mtls_auth::definition(),
         simple::prometheus(),
         logging::proxy_cache(),
         rate_limiting::definition(),

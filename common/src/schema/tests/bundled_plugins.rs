@@ -310,6 +310,7 @@ fn every_bundled_plugin_is_registered_with_its_priority() {
         ("ip-restriction", 990),
         ("jwt", 1450),
         ("key-auth", 1250),
+        ("mtls-auth", 1600),
         ("prometheus", 13),
         ("proxy-cache", 100),
         ("rate-limiting", 910),

@@ -1,0 +1,278 @@
+//! rate-limiting (Kong's `kong/plugins/rate-limiting/handler.lua`, PRIORITY 910): fixed
+//! windows per second ... year, counted per consumer, credential, IP, service, header or
+//! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node).
+
+mod local;
+mod periods;
+mod redis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use self::local::LocalCounters;
+use self::periods::{Period, period_start};
+use self::redis::{RedisConfig, RedisCounters};
+use super::pdk::log::lua_number;
+use super::{Exit, Flow, InstanceCx, Kong, Plugin};
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    second: Option<f64>,
+    minute: Option<f64>,
+    hour: Option<f64>,
+    day: Option<f64>,
+    month: Option<f64>,
+    year: Option<f64>,
+    limit_by: String,
+    header_name: Option<String>,
+    path: Option<String>,
+    policy: String,
+    fault_tolerant: bool,
+    redis: Option<RedisConfig>,
+    hide_client_headers: bool,
+    error_code: f64,
+    error_message: String,
+    sync_rate: f64,
+}
+
+enum Store {
+    Local(Arc<LocalCounters>),
+    Redis {
+        counters: Arc<RedisCounters>,
+        timeout: std::time::Duration,
+    },
+}
+
+pub struct RateLimiting {
+    limits: Vec<(Period, f64)>,
+    limit_by: String,
+    header_name: Option<String>,
+    path: Option<String>,
+    fault_tolerant: bool,
+    hide_client_headers: bool,
+    error_code: u16,
+    error_message: String,
+    /// `route_id:service_id` of the plugin's own scope (Kong's counter key).
+    scope: String,
+    store: Store,
+}
+
+const EMPTY_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
+    let config: Config = cx.config()?;
+    let limits: Vec<(Period, f64)> = Period::ALL
+        .iter()
+        .zip([
+            config.second,
+            config.minute,
+            config.hour,
+            config.day,
+            config.month,
+            config.year,
+        ])
+        .filter_map(|(p, l)| l.map(|l| (*p, l)))
+        .collect();
+    let store = match config.policy.as_str() {
+        "redis" => {
+            if config.sync_rate != -1.0 {
+                return Err(
+                    "only sync_rate -1 (count in Redis on every request) is supported".into(),
+                );
+            }
+            let redis = config.redis.ok_or("redis settings are required")?;
+            let url = redis.url()?;
+            let client = ::redis::Client::open(url.as_str())
+                .map_err(|e| format!("invalid redis settings: {e}"))?;
+            let counters = cx
+                .state
+                .get_or_init(&format!("rate-limiting redis {url}"), || {
+                    RedisCounters::new(client)
+                });
+            Store::Redis {
+                counters,
+                timeout: redis.timeout(),
+            }
+        }
+        _ => Store::Local(
+            cx.state
+                .get_or_init("rate-limiting local", LocalCounters::default),
+        ),
+    };
+    let route = cx
+        .entity
+        .route
+        .map_or(EMPTY_UUID.to_string(), |r| r.id.to_string());
+    let service = cx
+        .entity
+        .service
+        .map_or(EMPTY_UUID.to_string(), |s| s.id.to_string());
+    Ok(Arc::new(RateLimiting {
+        limits,
+        limit_by: config.limit_by,
+        header_name: config.header_name,
+        path: config.path,
+        fault_tolerant: config.fault_tolerant,
+        hide_client_headers: config.hide_client_headers,
+        error_code: config.error_code as u16,
+        error_message: config.error_message,
+        scope: format!("{route}:{service}"),
+        store,
+    }))
+}
+
+/// The rate-limiting headers of one request, applied in header_filter.
+#[derive(Clone)]
+struct Headers(Vec<(HeaderName, HeaderValue)>);
+
+impl RateLimiting {
+    /// Kong's `get_identifier`.
+    fn identifier(&self, kong: &mut Kong<'_>) -> String {
+        let id = match self.limit_by.as_str() {
+            "service" => kong.matched_service().map(|s| s.id.to_string()),
+            "consumer" => kong
+                .client()
+                .consumer()
+                .map(|c| c.id.to_string())
+                .or_else(|| kong.client().credential().map(|c| c.id.to_string())),
+            "credential" => kong.client().credential().map(|c| c.id.to_string()),
+            "header" => self
+                .header_name
+                .as_deref()
+                .and_then(|h| kong.request().header(h).map(str::to_string)),
+            "path" => kong
+                .request()
+                .path()
+                .filter(|p| Some(p.as_str()) == self.path.as_deref()),
+            _ => None,
+        };
+        id.unwrap_or_else(|| kong.client().forwarded_ip().to_string())
+    }
+
+    async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
+        let key = |p: Period| {
+            format!(
+                "ratelimit:{}:{identifier}:{}:{}",
+                self.scope,
+                period_start(p, now) * 1000,
+                p.name()
+            )
+        };
+        match &self.store {
+            Store::Local(counters) => {
+                let keys: Vec<(String, i64, f64)> = self
+                    .limits
+                    .iter()
+                    .map(|(p, l)| (key(*p), now + p.expiration() as i64, *l))
+                    .collect();
+                Ok(counters.take(now, &keys))
+            }
+            Store::Redis { counters, timeout } => {
+                let keys: Vec<(String, u64)> = self
+                    .limits
+                    .iter()
+                    .map(|(p, _)| (key(*p), p.expiration()))
+                    .collect();
+                counters.take(&keys, *timeout).await
+            }
+        }
+    }
+
+    /// Kong's headers for these usages, and whether a limit is exhausted.
+    fn headers(&self, usage: &[u64], now: i64) -> (Vec<(HeaderName, HeaderValue)>, bool) {
+        let stop = self
+            .limits
+            .iter()
+            .zip(usage)
+            .rposition(|((_, limit), used)| limit - *used as f64 <= 0.0);
+        let mut headers = Vec::new();
+        // The most restrictive limit: lowest remaining, then the longest window.
+        let mut best: Option<(f64, f64, u64, i64)> = None; // (limit, remaining, window, reset)
+        for (i, ((period, limit), used)) in self.limits.iter().zip(usage).enumerate() {
+            let mut remaining = limit - *used as f64;
+            if stop.is_none() || stop == Some(i) {
+                remaining -= 1.0;
+            }
+            let remaining = remaining.max(0.0);
+            let window = period.expiration();
+            let better = match best {
+                None => true,
+                Some((_, r, w, _)) => remaining < r || (remaining == r && window > w),
+            };
+            if better {
+                let reset = (window as i64 - (now - period_start(*period, now))).max(1);
+                best = Some((*limit, remaining, window, reset));
+            }
+            headers.push(header(
+                &format!("x-ratelimit-limit-{}", period.name()),
+                lua_number(*limit),
+            ));
+            headers.push(header(
+                &format!("x-ratelimit-remaining-{}", period.name()),
+                lua_number(remaining),
+            ));
+        }
+        if let Some((limit, remaining, _, reset)) = best {
+            headers.push(header("ratelimit-limit", lua_number(limit)));
+            headers.push(header("ratelimit-remaining", lua_number(remaining)));
+            headers.push(header("ratelimit-reset", reset.to_string()));
+            if stop.is_some() {
+                headers.push(header("retry-after", reset.to_string()));
+            }
+        }
+        (headers.into_iter().flatten().collect(), stop.is_some())
+    }
+}
+
+fn header(name: &str, value: String) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_bytes(name.as_bytes()).ok()?,
+        HeaderValue::from_str(&value).ok()?,
+    ))
+}
+
+#[async_trait]
+impl Plugin for RateLimiting {
+    async fn access(&self, kong: &mut Kong<'_>) -> Flow {
+        let now = super::clock::now_secs();
+        let identifier = self.identifier(kong);
+        let usage = match self.usage(&identifier, now).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "rate-limiting: failed to get usage");
+                if self.fault_tolerant {
+                    return Flow::Continue;
+                }
+                return Flow::Exit(Exit::error(500, "An unexpected error occurred"));
+            }
+        };
+        let (headers, stop) = self.headers(&usage, now);
+        if stop {
+            let mut exit = Exit::error(self.error_code, self.error_message.clone());
+            if !self.hide_client_headers {
+                for (name, value) in headers {
+                    exit.headers_mut().insert(name, value);
+                }
+            }
+            return Flow::Exit(exit);
+        }
+        if !self.hide_client_headers {
+            kong.shared().insert(Headers(headers));
+        }
+        Flow::Continue
+    }
+
+    fn header_filter(&self, kong: &mut Kong<'_>) {
+        let Some(Headers(headers)) = kong.shared().remove::<Headers>() else {
+            return;
+        };
+        if let Ok(out) = kong.response().headers_mut() {
+            for (name, value) in headers {
+                out.insert(name, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! proxy-cache (memory strategy) against the real data plane.
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use data_plane::runtime::ConfigSet;
+use http::Request;
+use http_body_util::Full;
+use portico_tests::client::{self, get};
+use portico_tests::entities::{PluginScope, plugin, route_paths, service};
+use portico_tests::proxy::{TestProxy, rejected};
+use portico_tests::upstream::Upstream;
+use serde_json::{Value, json};
+
+fn empty() -> Full<Bytes> {
+    Full::new(Bytes::new())
+}
+
+async fn setup(cases: &[(&str, Value)]) -> (TestProxy, Upstream) {
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let mut config = ConfigSet::default();
+    for (path, conf) in cases {
+        let route = route_paths(Some(&svc), &[path]);
+        config
+            .plugins
+            .push(plugin("proxy-cache", conf.clone()).on_route(&route));
+        config.routes.push(route);
+    }
+    config.services.push(svc);
+    (TestProxy::start(config).await, upstream)
+}
+
+async fn hit(proxy: &TestProxy, req: http::request::Builder) -> client::Resp {
+    client::send(proxy.http, req.body(empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+fn memory() -> Value {
+    json!({"strategy": "memory"})
+}
+
+#[tokio::test]
+async fn miss_then_hit_with_the_cache_key_and_age() {
+    let (proxy, upstream) = setup(&[("/cached", memory())]).await;
+    let first = hit(&proxy, get("/cached/a?x=1", "c.test")).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-cache-status"), "Miss");
+    let key = first.header("x-cache-key").to_string();
+    assert_eq!(key.len(), 64);
+    let second = hit(&proxy, get("/cached/a?x=1", "c.test")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.header("x-cache-status"), "Hit");
+    assert_eq!(second.header("x-cache-key"), key);
+    assert!(second.header("age").parse::<u64>().is_ok());
+    assert_eq!(second.body, first.body);
+    assert_eq!(upstream.requests(), 1);
+    // Another query is another entry.
+    let other = hit(&proxy, get("/cached/a?x=2", "c.test")).await;
+    assert_eq!(other.header("x-cache-status"), "Miss");
+    assert_ne!(other.header("x-cache-key"), key);
+}
+
+#[tokio::test]
+async fn uncacheable_requests_and_responses_bypass() {
+    let (proxy, upstream) = setup(&[
+        ("/cached", memory()),
+        ("/cc", json!({"strategy": "memory", "cache_control": true})),
+        ("/quiet", json!({"strategy": "memory", "response_headers": {"X-Cache-Status": false, "X-Cache-Key": false}})),
+    ])
+    .await;
+    // POST is not in request_method.
+    let resp = client::send(
+        proxy.http,
+        Request::post("/cached")
+            .header("host", "c.test")
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.header("x-cache-status"), "Bypass");
+    // 500 is not in response_code.
+    let resp = hit(&proxy, get("/cached/status/500", "c.test")).await;
+    assert_eq!(resp.header("x-cache-status"), "Bypass");
+    let resp = hit(&proxy, get("/cached/status/500", "c.test")).await;
+    assert_eq!(resp.header("x-cache-status"), "Bypass");
+    // cache_control: the client's no-cache bypasses.
+    let resp = hit(
+        &proxy,
+        get("/cc", "c.test").header("cache-control", "no-cache"),
+    )
+    .await;
+    assert_eq!(resp.header("x-cache-status"), "Bypass");
+    // cache_control without max-age on the response: ttl 0, not stored.
+    let resp = hit(&proxy, get("/cc", "c.test")).await;
+    assert_eq!(resp.header("x-cache-status"), "Bypass");
+    // Headers can be switched off, and come back with Kong-Debug.
+    let before = upstream.requests();
+    let resp = hit(&proxy, get("/quiet", "c.test")).await;
+    assert!(resp.headers.get("x-cache-status").is_none());
+    let resp = hit(&proxy, get("/quiet", "c.test").header("kong-debug", "1")).await;
+    assert_eq!(resp.header("x-cache-status"), "Hit");
+    assert_eq!(upstream.requests(), before + 1);
+}
+
+#[tokio::test]
+async fn vary_headers_and_the_most_specific_instance() {
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let route = route_paths(Some(&svc), &["/v"]);
+    let config = ConfigSet {
+        plugins: vec![
+            // Global: GET only. The route's instance also caches POST and varies on a header.
+            plugin("proxy-cache", memory()),
+            plugin(
+                "proxy-cache",
+                json!({"strategy": "memory", "request_method": ["GET", "POST"], "vary_headers": ["x-lang"]}),
+            )
+            .on_route(&route),
+        ],
+        routes: vec![route],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let en = hit(&proxy, get("/v", "c.test").header("x-lang", "en")).await;
+    let fr = hit(&proxy, get("/v", "c.test").header("x-lang", "fr")).await;
+    assert_eq!(en.header("x-cache-status"), "Miss");
+    assert_eq!(fr.header("x-cache-status"), "Miss");
+    assert_ne!(en.header("x-cache-key"), fr.header("x-cache-key"));
+    let en2 = hit(&proxy, get("/v", "c.test").header("x-lang", "en")).await;
+    assert_eq!(en2.header("x-cache-status"), "Hit");
+    let post = client::send(
+        proxy.http,
+        Request::post("/v")
+            .header("host", "c.test")
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(post.header("x-cache-status"), "Miss");
+}
+
+#[test]
+fn the_schema_rejects_bad_configs() {
+    for (conf, message) in [
+        (json!({}), "strategy"),
+        (json!({"strategy": "redis"}), "expected one of: memory"),
+        (
+            json!({"strategy": "memory", "request_method": ["DELETE"]}),
+            "expected one of",
+        ),
+        (
+            json!({"strategy": "memory", "cache_ttl": 0}),
+            "value must be greater than 0",
+        ),
+    ] {
+        let config = ConfigSet {
+            plugins: vec![plugin("proxy-cache", conf.clone())],
+            ..Default::default()
+        };
+        let err = rejected(&config);
+        assert!(err.contains(message), "{conf}: {err}");
+    }
+}
