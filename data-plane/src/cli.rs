@@ -276,8 +276,14 @@ pub fn settings_from_flags(flags: &[&str]) -> anyhow::Result<ProxySettings> {
 
 /// Parses the command line, runs the command, and maps failure to a message and exit code 1.
 pub fn main() -> ExitCode {
+    main_with_plugins(crate::plugins::PluginRegistry::bundled())
+}
+
+/// `portico-dp` with the plugins of `registry` (a build with custom plugins: see
+/// `docs/custom-plugins.md`).
+pub fn main_with_plugins(registry: crate::plugins::PluginRegistry) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, registry) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("portico-dp: {err:#}");
@@ -286,9 +292,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, registry: crate::plugins::PluginRegistry) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, registry),
         Command::Health(args) => crate::health::check(&args),
     }
 }
@@ -303,7 +309,7 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs, registry: crate::plugins::PluginRegistry) -> anyhow::Result<()> {
     init_logging(&args.log_level);
     let settings = args.proxy_settings()?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -312,9 +318,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let rt = builder.enable_all().build()?;
     rt.block_on(async move {
-        let env = CompileEnv::new(&crate::runtime::env_settings(
-            &args.lua_ssl_trusted_certificate,
-        ))
+        let env = CompileEnv::with_plugins(
+            &crate::runtime::env_settings(&args.lua_ssl_trusted_certificate),
+            registry,
+        )
         .map_err(|e| anyhow::anyhow!(e))?;
         let runtime = RuntimeHandle::new(env)?;
         std::fs::create_dir_all(&args.prefix).map_err(|e| {

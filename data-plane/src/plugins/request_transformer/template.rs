@@ -69,13 +69,14 @@ fn parse_operand(text: &str) -> Result<Operand, String> {
             .and_then(|r| r.strip_suffix(']'))
             .ok_or_else(|| format!("unsupported template expression '{text}'"))?
             .trim();
-        match parse_operand(inner)? {
-            Operand::Literal(s) => s,
-            Operand::Lookup { .. } if inner.bytes().all(|b| b.is_ascii_digit()) => {
-                inner.to_string()
-            }
-            Operand::Lookup { .. } => {
-                return Err(format!("unsupported template expression '{text}'"));
+        if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
+            inner.to_string()
+        } else {
+            match parse_operand(inner)? {
+                Operand::Literal(s) => s,
+                Operand::Lookup { .. } => {
+                    return Err(format!("unsupported template expression '{text}'"));
+                }
             }
         }
     };
