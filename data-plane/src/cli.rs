@@ -430,6 +430,7 @@ fn cluster_client(
         node,
     );
     settings.server_name = args.cluster_server_name.clone();
+    settings.max_payload = args.cluster_max_payload;
     Ok(SyncClient::new(settings, applier, serving))
 }
 

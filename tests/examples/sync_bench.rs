@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::cluster_tls::{ClusterTls, MtlsMode};
 use common::convert::grpc::{DEFAULT_MAX_MESSAGE_SIZE, open_sync};
-use common::convert::{Ack, CpMessage, DpMessage, Hello};
+use common::convert::parts::{Assembled, Assembler};
+use common::convert::{Ack, CAPABILITY_SNAPSHOT_PARTS, CpMessage, DpMessage, Hello};
 use common::snapshot::SUPPORTED_FORMATS;
 use control_plane::store::testing::TestDatabase;
 use futures_util::StreamExt;
@@ -152,7 +153,7 @@ async fn get(addr: SocketAddr, path: &str, host: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// Polls every `every` until `path` is proxied (not 404) or `deadline` passes.
+/// Polls every `every` until `path` is routed (the upstream's 200) or `deadline` passes.
 async fn until_served(
     dp: &Dp,
     path: &str,
@@ -161,9 +162,13 @@ async fn until_served(
 ) -> Option<Duration> {
     let started = Instant::now();
     while started.elapsed() < deadline {
-        let status = get(dp.proxy, path, "bench.test").await;
-        if status != 404 && status != 0 {
-            return Some(started.elapsed());
+        match get(dp.proxy, path, "bench.test").await {
+            200 => return Some(started.elapsed()),
+            0 | 404 => {}
+            other => {
+                eprintln!("GET {path}: unexpected status {other}");
+                return None;
+            }
         }
         tokio::time::sleep(every).await;
     }
@@ -197,7 +202,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn write_latency(cp: &Cp, dp: &Dp, label: &str, writes: usize) -> Result<(), Error> {
     let mut times = Vec::with_capacity(writes);
     for i in 0..writes {
-        let path = format!("/probe-{label}-{i}");
+        // A trailing slash: `/probe-1` must not be a prefix of `/probe-10`.
+        let path = format!("/probe-{label}-{i}/");
         let started = Instant::now();
         post_route(cp, "svc-0", &format!("probe-{label}-{i}"), &path).await?;
         until_served(
@@ -231,8 +237,8 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// One lightweight data plane: a connection and a sync stream; ACKs what it receives
-/// without applying it. Returns once the first snapshot is acknowledged; keeps the stream
+/// One lightweight data plane: a connection and a sync stream; reassembles and ACKs what it
+/// receives without applying it. Returns once the first snapshot is acknowledged; keeps the stream
 /// open until `hold` is dropped.
 async fn light_client(
     address: String,
@@ -257,14 +263,24 @@ async fn light_client(
         labels: BTreeMap::new(),
         plugins: Vec::new(),
         serving: None,
-        capabilities: Vec::new(),
+        capabilities: vec![CAPABILITY_SNAPSHOT_PARTS.to_owned()],
         snapshot_formats: SUPPORTED_FORMATS.to_vec(),
     }))
     .await?;
     let mut inbound = open_sync(channel, ReceiverStream::new(rx), DEFAULT_MAX_MESSAGE_SIZE).await?;
     let mut signalled = false;
+    let mut assembler = Assembler::new(u64::MAX);
     while let Some(message) = inbound.next().await {
-        if let CpMessage::Snapshot(s) = message? {
+        let step = match message? {
+            CpMessage::Snapshot(s) => Assembled::Complete(s),
+            CpMessage::SnapshotHead {
+                snapshot,
+                payload_size,
+            } => assembler.head(snapshot, payload_size)?,
+            CpMessage::SnapshotPart(data) => assembler.part(data)?,
+            _ => Assembled::Incomplete,
+        };
+        if let Assembled::Complete(s) = step {
             tx.send(DpMessage::Ack(Ack {
                 version: s.version,
                 hash: s.hash,
@@ -280,7 +296,7 @@ async fn light_client(
     Ok(())
 }
 
-async fn fleet_memory(setup: &Setup, cp: &Cp, clients: usize) -> Result<(), Error> {
+async fn fleet_memory(setup: &Setup, cp: &Cp, label: &str, clients: usize) -> Result<(), Error> {
     let tls = ClusterTls::load(
         MtlsMode::Shared,
         &setup.certs.path().join("cluster.crt"),
@@ -306,13 +322,15 @@ async fn fleet_memory(setup: &Setup, cp: &Cp, clients: usize) -> Result<(), Erro
             .ok_or("light clients ended")?;
     }
     let synced = started.elapsed();
-    let after = rss_kib(cp.pid);
+    // Then steady state: connected, heartbeating, nothing to send.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let steady = rss_kib(cp.pid);
     println!(
-        "control plane RSS: {:.1} MiB before, {:.1} MiB with {clients} data planes synced ({:.1} KiB each); all synced in {:.2} s",
+        "{label:>10} routes: control plane RSS {:.1} MiB before, {:.1} MiB 5 s after {clients} data planes synced (in {:.2} s): {:.1} KiB per data plane",
         before as f64 / 1024.0,
-        after as f64 / 1024.0,
-        (after.saturating_sub(before)) as f64 / clients as f64,
-        synced.as_secs_f64()
+        steady as f64 / 1024.0,
+        synced.as_secs_f64(),
+        (steady.saturating_sub(before)) as f64 / clients as f64,
     );
     for t in tasks {
         t.abort();
@@ -362,6 +380,7 @@ async fn main() -> Result<(), Error> {
     .await
     .ok_or("the 1k configuration was not served")?;
     write_latency(&cp, &dp, "1k", writes).await?;
+    fleet_memory(&setup, &cp, "1k", clients).await?;
 
     let started = Instant::now();
     setup.import(&large)?;
@@ -399,7 +418,7 @@ async fn main() -> Result<(), Error> {
     );
     drop(fresh);
 
-    fleet_memory(&setup, &cp, clients).await?;
+    fleet_memory(&setup, &cp, "10k", clients).await?;
     drop((dp, cp));
     setup.db.drop_database().await?;
     Ok(())

@@ -293,8 +293,12 @@ impl RuntimeHandle {
     }
 
     /// Publishes `runtime` atomically and marks the node ready. Returns the previous one.
+    /// Active health checks follow: they start for the upstreams of `runtime` that ask for
+    /// them and stop for upstreams it no longer has.
     pub fn swap(&self, runtime: Runtime) -> Arc<Runtime> {
-        let old = self.inner.current.swap(Arc::new(runtime));
+        let runtime = Arc::new(runtime);
+        self.inner.env.balancers.publish(runtime.upstreams());
+        let old = self.inner.current.swap(runtime);
         self.inner.ready.store(true, Ordering::Release);
         tracing::info!(hash = %self.inner.current.load().config_hash, "configuration published");
         old
