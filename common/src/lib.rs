@@ -8,6 +8,7 @@
 //! - [`snapshot`]: the configuration at one version, its canonical encoding, hash and checks.
 //! - [`cluster_tls`]: mTLS between control plane and data planes (shared and pki modes).
 //! - [`convert`]: the CP<->DP protocol's domain messages and their protobuf conversion.
+//! - [`health`]: the probe behind both binaries' `health` commands.
 //!
 //! Protobuf types live in [`proto`]; only the conversion between them and domain types
 //! should touch them.
@@ -15,6 +16,7 @@
 pub mod cluster_tls;
 pub mod convert;
 pub mod declarative;
+pub mod health;
 pub mod model;
 pub mod schema;
 pub mod snapshot;

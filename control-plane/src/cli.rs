@@ -27,6 +27,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit (serve applies them too).
     Migrate(DatabaseArgs),
+    /// Ask the local control plane whether it is healthy (GET /status answers and the
+    /// database is reachable); exit 0 if so, 1 otherwise. For container health checks.
+    Health(crate::health::HealthArgs),
     /// Generate cluster certificates for mTLS between control and data planes.
     Certs {
         #[command(subcommand)]
@@ -154,6 +157,11 @@ pub struct CertsGenerateArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Write nothing and succeed when every file already exists (for one-shot jobs that run
+    /// at every start, like the Compose file's `certs` service); when only some exist, fail
+    /// as without this flag.
+    #[arg(long, conflicts_with = "force")]
+    pub keep_existing: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,10 +197,15 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => runtime()?.block_on(crate::store::migrate_command(&args)),
+        Command::Health(args) => crate::health::check(&args),
         Command::Certs {
             command: CertsCommand::Generate(args),
         } => {
-            for path in crate::certs::generate(&args)? {
+            let written = crate::certs::generate(&args)?;
+            if written.is_empty() {
+                println!("kept the existing files in {}", args.out.display());
+            }
+            for path in written {
                 println!("wrote {}", path.display());
             }
             Ok(())

@@ -6,5 +6,6 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod declarative;
+pub mod health;
 pub mod serve;
 pub mod store;

@@ -31,17 +31,22 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start; boxing `ServeArgs` would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the proxy.
     Serve(ServeArgs),
+    /// Ask the local node's status API whether it is ready (/status/ready); exit 0 if so,
+    /// 1 otherwise. For container health checks: the image has no shell or HTTP client.
+    Health(crate::health::HealthArgs),
 }
 
 /// A listen address, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen(pub Option<SocketAddr>);
 
-fn parse_listen(s: &str) -> Result<Listen, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("off") {
         return Ok(Listen(None));
@@ -263,8 +268,10 @@ pub fn settings_from_flags(flags: &[&str]) -> anyhow::Result<ProxySettings> {
         .into_iter()
         .chain(flags.iter().copied());
     let cli = Cli::try_parse_from(argv)?;
-    let Command::Serve(args) = cli.command;
-    args.proxy_settings()
+    match cli.command {
+        Command::Serve(args) => args.proxy_settings(),
+        Command::Health(_) => anyhow::bail!("not a serve command line"),
+    }
 }
 
 /// Parses the command line, runs the command, and maps failure to a message and exit code 1.
@@ -288,6 +295,7 @@ pub fn main_with_plugins(registry: crate::plugins::PluginRegistry) -> ExitCode {
 fn run(cli: Cli, registry: crate::plugins::PluginRegistry) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args, registry),
+        Command::Health(args) => crate::health::check(&args),
     }
 }
 
@@ -422,6 +430,7 @@ fn cluster_client(
         node,
     );
     settings.server_name = args.cluster_server_name.clone();
+    settings.max_payload = args.cluster_max_payload;
     Ok(SyncClient::new(settings, applier, serving))
 }
 
@@ -490,7 +499,9 @@ mod tests {
             "nope",
         ])
         .expect("parses");
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve command line");
+        };
         let err = args.proxy_settings().expect_err("invalid").to_string();
         assert!(
             err.contains("--trusted-ips") && err.contains("--headers"),

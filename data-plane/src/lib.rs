@@ -12,6 +12,7 @@
 
 pub mod balancer;
 pub mod cli;
+pub mod health;
 pub mod node;
 pub mod plugins;
 pub mod proxy;

@@ -6,6 +6,7 @@
 //! - [`upstream`]: in-process upstream servers (a `mock_upstream`-like echo, custom
 //!   handlers, TLS).
 //! - [`client`]: one-shot HTTP/1.1, HTTP/2 and raw TCP clients.
+//! - [`deploy`]: what the files under `deploy/` give the binaries, and what `--help` accepts.
 //! - [`entities`], [`certs`]: Kong entities with Kong's defaults, test certificates.
 //! - [`admin`]: a `portico-cp serve` process and requests to its Admin API.
 //! - [`cluster`]: hybrid mode: cluster certificates from `portico-cp certs generate`, and
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod certs;
 pub mod client;
 pub mod cluster;
+pub mod deploy;
 pub mod entities;
 pub mod forwarder;
 pub mod process;

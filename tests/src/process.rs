@@ -26,12 +26,42 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A free loopback port (bound then released; fine for tests on one machine).
+/// A loopback port that was free a moment ago, for a process the test starts (which binds
+/// it itself, so the port is released in between).
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`, 32768-60999
+/// by default), which outgoing connections and `:0` listeners draw from: a port picked from
+/// there could be taken by one of the many connections tests open before the process binds
+/// it. Each port is handed out once per test binary; the binaries running at the same time
+/// (cargo runs them one after another) start at different random points.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    static START: Mutex<()> = Mutex::new(());
+    {
+        let _guard = START.lock().unwrap_or_else(|e| e.into_inner());
+        if NEXT.load(Ordering::Relaxed) == u32::MAX {
+            let seed = std::process::id()
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
+            NEXT.store(seed % COUNT, Ordering::Relaxed);
+        }
+    }
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free loopback port between {FIRST} and {}",
+        FIRST + COUNT
+    )
 }
 
 pub fn loopback(port: u16) -> SocketAddr {

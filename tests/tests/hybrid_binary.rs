@@ -3,7 +3,8 @@
 //!
 //! Covers the sync issue's acceptance: changes through the Admin API reach every data plane;
 //! killing the control plane under traffic fails no request; a data plane restarted while
-//! the control plane is down serves its cache; two control planes on one Postgres; wrong
+//! the control plane is down serves its cache; two control planes on one Postgres (changes
+//! and the fleet view cross between them); wrong
 //! certificates refused; a snapshot a data plane refuses is NACKed and shown; a damaged
 //! cache is ignored; Postgres going away leaves data planes serving.
 #![allow(clippy::unwrap_used)]
@@ -345,6 +346,23 @@ async fn a_change_through_one_control_plane_reaches_data_planes_of_another() {
         started.elapsed()
     );
     assert_eq!(cp1.data_planes().await.len(), 1);
+    // The fleet view is shared through the database: CP #2 lists CP #1's data plane too.
+    let hash = dp_status(&dp).await["configuration_hash"].clone();
+    let cp2_ref = &cp2;
+    eventually(DEADLINE, "CP #2 listing the data plane in sync", || {
+        let hash = hash.clone();
+        async move {
+            let list = cp2_ref.data_planes().await;
+            (list.len() == 1 && list[0]["config_hash"] == hash && list[0]["connected"] == true)
+                .then_some(())
+        }
+    })
+    .await;
+    let metrics = cp2.cp.get("/metrics").await.text();
+    assert!(
+        metrics.contains("portico_data_planes_connected 0"),
+        "{metrics}"
+    );
 }
 
 /// Wrong certificates: another CA, an expired certificate of the right CA, another shared

@@ -148,6 +148,7 @@ struct DpOptions<'a> {
     prefix: &'a Path,
     version: String,
     server_name: Option<String>,
+    max_payload: Option<u64>,
 }
 
 impl DataPlane {
@@ -176,6 +177,9 @@ impl DataPlane {
             },
         );
         settings.server_name = options.server_name;
+        if let Some(limit) = options.max_payload {
+            settings.max_payload = limit;
+        }
         settings.backoff_initial = Duration::from_millis(20);
         settings.backoff_max = Duration::from_millis(200);
         settings.connect_timeout = Duration::from_secs(2);
@@ -226,7 +230,57 @@ fn dp_options<'a>(tls: &'a ClusterTls, cp: &ControlPlane, prefix: &'a Path) -> D
         prefix,
         version: env!("CARGO_PKG_VERSION").into(),
         server_name: None,
+        max_payload: None,
     }
+}
+
+/// `routes` routes with random ids and names: a payload that barely compresses.
+fn incompressible(routes: usize) -> ConfigSet {
+    let mut config = config(routes as u64);
+    for route in &mut config.routes {
+        route.id = Uuid::new_v4();
+        route.name = Some(Uuid::new_v4().to_string());
+    }
+    config
+}
+
+#[tokio::test]
+async fn large_snapshots_travel_in_parts_and_an_oversized_one_is_refused_at_its_first_part() {
+    use common::convert::parts::PART_SIZE;
+    let tls = shared_tls();
+    let cp = ControlPlane::start(&tls, fast_settings()).await;
+    let large = cp.publish(1, &incompressible(3000));
+    assert!(
+        large.payload.len() > 2 * PART_SIZE,
+        "{}",
+        large.payload.len()
+    );
+    let prefix = tempfile::tempdir().unwrap();
+    let dp = DataPlane::start(dp_options(&tls, &cp, prefix.path())).await;
+    eventually("the DP serves the large snapshot", || dp.serves(&large)).await;
+    assert_eq!(
+        SnapshotCache::new(prefix.path()).load().unwrap().unwrap(),
+        large
+    );
+
+    // A data plane that accepts less: refused at the first part, the rest skipped, and
+    // the next (small) snapshot still flows on the same session.
+    let small_prefix = tempfile::tempdir().unwrap();
+    let limited = DataPlane::start(DpOptions {
+        max_payload: Some(PART_SIZE as u64),
+        ..dp_options(&tls, &cp, small_prefix.path())
+    })
+    .await;
+    eventually("the refusal shown by the CP", || {
+        cp.data_plane(limited.id)
+            .and_then(|s| s.last_error)
+            .is_some_and(|e| e.contains("--cluster-max-payload") && e.contains("version 1"))
+    })
+    .await;
+    assert!(limited.recorder.seen.lock().unwrap().is_empty());
+    let small = cp.publish(2, &config(3));
+    eventually("the small snapshot served", || limited.serves(&small)).await;
+    eventually("the DP with no limit follows too", || dp.serves(&small)).await;
 }
 
 #[tokio::test]

@@ -230,6 +230,40 @@ async fn pki_mode_refuses_a_control_plane_of_another_ca() {
     assert!(outcome.server.is_err());
 }
 
+/// CA rotation without a sync gap (docs/operations.md): while every node trusts a bundle
+/// of the old and the new CA, nodes with certificates of either CA accept each other;
+/// once the old CA leaves the bundle, its certificates are refused.
+#[tokio::test]
+async fn pki_mode_trusts_every_ca_of_a_bundle_during_a_ca_rotation() {
+    let old = CertAuthority::new(Validity::default()).unwrap();
+    let new = CertAuthority::new(Validity::default()).unwrap();
+    let bundle = PemPair {
+        cert_pem: format!("{}{}", old.pem().cert_pem, new.pem().cert_pem),
+        key_pem: String::new(),
+    };
+    let names = ["cp.cluster.internal".to_string()];
+    let cp_old = old
+        .issue_control_plane(&names, Validity::default())
+        .unwrap();
+    let cp_new = new
+        .issue_control_plane(&names, Validity::default())
+        .unwrap();
+    let dp_old = old.issue_data_plane("dp-1", Validity::default()).unwrap();
+    let dp_new = new.issue_data_plane("dp-1", Validity::default()).unwrap();
+    for (cp, dp) in [(&cp_old, &dp_new), (&cp_new, &dp_old), (&cp_new, &dp_new)] {
+        let cp = tls(MtlsMode::Pki, cp, Some(&bundle));
+        let dp = tls(MtlsMode::Pki, dp, Some(&bundle));
+        handshake(&cp, &dp, "cp.cluster.internal").await.assert_ok();
+    }
+    // Last step: the old CA is dropped; a data plane still holding an old certificate is
+    // refused.
+    let cp = tls(MtlsMode::Pki, &cp_new, Some(&new.pem()));
+    let dp = tls(MtlsMode::Pki, &dp_old, Some(&bundle));
+    handshake(&cp, &dp, "cp.cluster.internal")
+        .await
+        .assert_refused("unknown issuer");
+}
+
 #[tokio::test]
 async fn pki_mode_refuses_expired_certificates_on_both_sides() {
     let p = pki(Validity::default(), expired());

@@ -41,6 +41,9 @@ pub struct Hello {
 
 /// The capability a data plane announces when it can apply [`Delta`]s.
 pub const CAPABILITY_DELTA: &str = "delta";
+/// A data plane that reassembles snapshots sent in parts ([`CpMessage::SnapshotHead`] then
+/// [`CpMessage::SnapshotPart`]s).
+pub const CAPABILITY_SNAPSHOT_PARTS: &str = "snapshot-parts";
 
 /// The control plane accepted the data plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +160,13 @@ pub enum CpMessage {
     Welcome(Welcome),
     Refusal(Refusal),
     Snapshot(EncodedSnapshot),
+    /// A snapshot whose payload is sent in parts: this carries the first part (in
+    /// `snapshot.payload`); [`CpMessage::SnapshotPart`]s follow until `payload_size` bytes.
+    SnapshotHead {
+        snapshot: EncodedSnapshot,
+        payload_size: u64,
+    },
+    SnapshotPart(bytes::Bytes),
     Delta(Delta),
     Heartbeat(Heartbeat),
 }

@@ -10,6 +10,7 @@
 
 pub mod grpc;
 mod messages;
+pub mod parts;
 mod wire;
 
 #[cfg(test)]

@@ -168,7 +168,12 @@ impl From<CpMessage> for proto::ControlPlaneMessage {
                 sync_status: sync_status_to_proto(r.sync_status) as i32,
                 reason: r.reason,
             }),
-            CpMessage::Snapshot(s) => cpm::Kind::Snapshot(snapshot_to_proto(s)),
+            CpMessage::Snapshot(s) => cpm::Kind::Snapshot(snapshot_to_proto(s, 0)),
+            CpMessage::SnapshotHead {
+                snapshot,
+                payload_size,
+            } => cpm::Kind::Snapshot(snapshot_to_proto(snapshot, payload_size)),
+            CpMessage::SnapshotPart(data) => cpm::Kind::SnapshotPart(proto::SnapshotPart { data }),
             CpMessage::Delta(d) => cpm::Kind::Delta(proto::Delta {
                 base_version: d.base.version,
                 base_hash: d.base.hash.to_hex(),
@@ -212,7 +217,25 @@ impl TryFrom<proto::ControlPlaneMessage> for CpMessage {
                 sync_status: sync_status_from_proto(r.sync_status)?,
                 reason: truncate(r.reason, MAX_ERROR_LEN),
             })),
-            Some(cpm::Kind::Snapshot(s)) => snapshot_from_proto(s).map(CpMessage::Snapshot),
+            Some(cpm::Kind::Snapshot(s)) => {
+                let payload_size = s.payload_size;
+                let snapshot = snapshot_from_proto(s)?;
+                let first = snapshot.payload.len() as u64;
+                if payload_size == 0 || payload_size == first {
+                    Ok(CpMessage::Snapshot(snapshot))
+                } else if payload_size > first {
+                    Ok(CpMessage::SnapshotHead {
+                        snapshot,
+                        payload_size,
+                    })
+                } else {
+                    Err(ConvertError::invalid(
+                        "snapshot.payload_size",
+                        format!("is {payload_size}, less than the {first} bytes of payload sent"),
+                    ))
+                }
+            }
+            Some(cpm::Kind::SnapshotPart(p)) => Ok(CpMessage::SnapshotPart(p.data)),
             Some(cpm::Kind::Delta(d)) => Ok(CpMessage::Delta(Delta {
                 base: ServedConfig {
                     version: d.base_version,
@@ -233,8 +256,9 @@ impl TryFrom<proto::ControlPlaneMessage> for CpMessage {
     }
 }
 
-fn snapshot_to_proto(s: EncodedSnapshot) -> proto::Snapshot {
+fn snapshot_to_proto(s: EncodedSnapshot, payload_size: u64) -> proto::Snapshot {
     proto::Snapshot {
+        payload_size,
         version: s.version,
         hash: s.hash.to_hex(),
         encoding: encoding_to_proto(s.encoding) as i32,

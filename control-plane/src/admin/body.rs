@@ -117,6 +117,20 @@ fn parse_json(bytes: &[u8]) -> Result<RequestBody, ApiError> {
     }
 }
 
+/// A part whose name cannot be read: a name that is not UTF-8 is refused like one in a
+/// form-encoded body; a part without a name is not an argument at all.
+fn nameless_part(headers: &HeaderMap) -> ApiError {
+    let disposition = headers
+        .get(header::CONTENT_DISPOSITION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if std::str::from_utf8(disposition).is_err() {
+        args_error(ArgsError::InvalidUtf8("name"))
+    } else {
+        ApiError::BadRequest("Cannot parse multipart body".into())
+    }
+}
+
 async fn parse_multipart(content_type: &str, bytes: bytes::Bytes) -> Result<RequestBody, ApiError> {
     if bytes.is_empty() {
         return Ok(RequestBody::Form(Vec::new()));
@@ -141,7 +155,10 @@ async fn parse_multipart(content_type: &str, bytes: bytes::Bytes) -> Result<Requ
         if pairs.len() == MAX_ARGS {
             return Err(args_error(ArgsError::TooManyArguments));
         }
-        let name = field.name().unwrap_or_default().to_owned();
+        let name = match field.name() {
+            Some(name) => name.to_owned(),
+            None => return Err(nameless_part(field.headers())),
+        };
         let data = field.bytes().await.map_err(|e| invalid(e.body_text()))?;
         let value = String::from_utf8(data.to_vec())
             .map_err(|_| args_error(ArgsError::InvalidUtf8("value")))?;
@@ -286,5 +303,23 @@ mod tests {
             parse(Some("multipart/form-data"), "garbage").await,
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn multipart_parts_need_a_utf8_name() {
+        let content_type = headers(Some("multipart/form-data; boundary=XX"));
+        let invalid =
+            b"--XX\r\nContent-Disposition: form-data; name=\"user\xffname\"\r\n\r\nx\r\n--XX--\r\n";
+        let r = read(&content_type, Body::from(invalid.to_vec()), 1024).await;
+        assert!(
+            matches!(&r, Err(ApiError::BadRequest(m)) if m == "invalid utf-8 in argument name"),
+            "{r:?}"
+        );
+        let nameless = "--XX\r\nContent-Disposition: form-data\r\n\r\nx\r\n--XX--\r\n";
+        let r = read(&content_type, Body::from(nameless), 1024).await;
+        assert!(
+            matches!(&r, Err(ApiError::BadRequest(m)) if m == "Cannot parse multipart body"),
+            "{r:?}"
+        );
     }
 }

@@ -95,7 +95,7 @@ pub async fn entity(
         Method::PUT => {
             let mut input = ctx.input(child)?;
             input.insert(field.to_owned(), reference(parent_id));
-            put(&ctx.state, child, input, &key, found.as_ref()).await
+            put(&ctx.state, child, input, &key, found.as_ref(), scope).await
         }
         Method::PATCH => {
             let existing = owned.ok_or(ApiError::NotFound)?;
@@ -152,6 +152,7 @@ pub async fn foreign_entity(
                         input,
                         &UrlKey::Id(target_id),
                         existing.as_ref(),
+                        None,
                     )
                     .await
                 }

@@ -88,7 +88,25 @@ pub fn generate(args: &CertsGenerateArgs) -> Result<Vec<PathBuf>, CertsError> {
             outputs
         }
     };
-    write_all(&args.out, &outputs, args.force)
+    let existing = if args.force {
+        Existing::Overwrite
+    } else if args.keep_existing {
+        Existing::KeepIfComplete
+    } else {
+        Existing::Refuse
+    };
+    write_all(&args.out, &outputs, existing)
+}
+
+/// What to do about files already in `--out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Fail if any exists (the default).
+    Refuse,
+    /// `--force`.
+    Overwrite,
+    /// `--keep-existing`: keep them all if all exist; fail if only some do.
+    KeepIfComplete,
 }
 
 fn pair_outputs(stem: &str, pair: PemPair) -> Vec<Output> {
@@ -135,10 +153,15 @@ fn check_dp_names(names: &[String]) -> Result<(), CertsError> {
     Ok(())
 }
 
-/// Creates `dir` if needed, checks that nothing would be overwritten (unless `force`) before
-/// writing anything, then writes every file. Keys are created with mode 0600 and are never
-/// readable by others, not even briefly when an existing file is overwritten.
-fn write_all(dir: &Path, outputs: &[Output], force: bool) -> Result<Vec<PathBuf>, CertsError> {
+/// Creates `dir` if needed, checks what already exists (see [`Existing`]) before writing
+/// anything, then writes every file; returns the written paths (none when all were kept).
+/// Keys are created with mode 0600 and are never readable by others, not even briefly when
+/// an existing file is overwritten.
+fn write_all(
+    dir: &Path,
+    outputs: &[Output],
+    existing_files: Existing,
+) -> Result<Vec<PathBuf>, CertsError> {
     if dir.exists() && !dir.is_dir() {
         return Err(CertsError::NotADirectory(dir.to_owned()));
     }
@@ -147,12 +170,15 @@ fn write_all(dir: &Path, outputs: &[Output], force: bool) -> Result<Vec<PathBuf>
         source,
     })?;
     let paths: Vec<PathBuf> = outputs.iter().map(|o| dir.join(&o.name)).collect();
-    if !force {
+    if existing_files != Existing::Overwrite {
         let existing: Vec<PathBuf> = paths
             .iter()
             .filter(|p| p.symlink_metadata().is_ok())
             .cloned()
             .collect();
+        if existing_files == Existing::KeepIfComplete && existing.len() == paths.len() {
+            return Ok(Vec::new());
+        }
         if !existing.is_empty() {
             return Err(CertsError::WouldOverwrite(existing));
         }

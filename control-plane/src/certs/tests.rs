@@ -151,6 +151,29 @@ fn force_overwrites_and_tightens_key_permissions() {
 }
 
 #[test]
+fn keep_existing_keeps_a_complete_set_and_refuses_a_partial_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let line = format!("certs generate --out {} --keep-existing", out.display());
+    // First run: nothing there yet, so it writes.
+    assert_eq!(generate(&args(&line)).unwrap().len(), 2);
+    let before = fs::read(out.join("cluster.crt")).unwrap();
+    // Every file exists: nothing is written, and it succeeds.
+    assert!(generate(&args(&line)).unwrap().is_empty());
+    assert_eq!(fs::read(out.join("cluster.crt")).unwrap(), before);
+    // Only some exist: refused, and nothing is written.
+    fs::remove_file(out.join("cluster.key")).unwrap();
+    let err = generate(&args(&line)).unwrap_err();
+    assert!(matches!(err, CertsError::WouldOverwrite(_)), "{err}");
+    assert_eq!(names(out), ["cluster.crt"]);
+    // It cannot be combined with --force.
+    let argv = std::iter::once("portico-cp")
+        .chain(line.split_whitespace())
+        .chain(["--force"]);
+    assert!(Cli::try_parse_from(argv).is_err());
+}
+
+#[test]
 fn out_must_be_a_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("file");

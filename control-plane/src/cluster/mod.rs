@@ -9,7 +9,10 @@
 //! - [`compat`]: Kong's version and plugin compatibility rules.
 //! - [`publisher`]: follows the store's committed versions and publishes one snapshot per
 //!   version (read in one transaction, checked, encoded once).
-//! - [`admin`], [`metrics`]: `/clustering/data-planes`, `/clustering/status`, `/metrics`.
+//! - [`fleet`]: the data planes of every control plane on this database
+//!   (`clustering_data_planes`), written from the registry and listed by [`admin`].
+//! - [`admin`], [`metrics`]: `/clustering/data-planes`, `/clustering/status`, `/metrics`
+//!   (metrics report this process's own sessions, so they add up across control planes).
 //! - `start`: `ControlPlane::serve_cluster`, which assembles the above for `portico-cp serve`.
 //!
 //! The snapshot source is a `tokio::sync::watch` channel of [`PublishedSnapshot`]s: the
@@ -17,6 +20,7 @@
 
 pub mod admin;
 pub mod compat;
+pub mod fleet;
 pub mod listener;
 pub mod metrics;
 pub mod publisher;

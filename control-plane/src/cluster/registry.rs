@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::convert::{Hello, ServedConfig, SyncStatus};
 use serde::Serialize;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Kong's default `cluster_data_plane_purge_delay`: 14 days.
@@ -71,6 +72,8 @@ pub struct DataPlaneRegistry {
     sessions: Arc<std::sync::atomic::AtomicU64>,
     ended: Arc<std::sync::atomic::AtomicU64>,
     purge_delay: u64,
+    /// Where every change is also sent (the database writer of `fleet.rs`), if anywhere.
+    sink: Option<mpsc::UnboundedSender<DataPlaneStatus>>,
 }
 
 impl Default for DataPlaneRegistry {
@@ -86,6 +89,25 @@ impl DataPlaneRegistry {
             sessions: Arc::default(),
             ended: Arc::default(),
             purge_delay: purge_delay_secs,
+            sink: None,
+        }
+    }
+
+    /// Also sends every changed entry to `sink`.
+    pub fn with_sink(mut self, sink: mpsc::UnboundedSender<DataPlaneStatus>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Seconds a disconnected data plane stays listed.
+    pub fn purge_delay(&self) -> u64 {
+        self.purge_delay
+    }
+
+    fn changed(&self, status: &DataPlaneStatus) {
+        if let Some(sink) = &self.sink {
+            // The writer is gone only while the process stops; nothing to keep then.
+            let _ = sink.send(status.clone());
         }
     }
 
@@ -125,30 +147,29 @@ impl DataPlaneRegistry {
         let now = now_secs();
         let mut map = self.write();
         let created_at = map.get(&hello.node_id).map_or(now, |dp| dp.created_at);
-        map.insert(
-            hello.node_id,
-            DataPlaneStatus {
-                id: hello.node_id,
-                hostname: hello.hostname.clone(),
-                ip,
-                version: hello.version.clone(),
-                config_hash: served_hash(hello.serving),
-                config_version: hello.serving.map_or(0, |s| s.version),
-                last_seen: now,
-                updated_at: now,
-                created_at,
-                sync_status: SyncStatus::Unknown.as_str(),
-                last_error: None,
-                last_apply_ms: None,
-                labels: hello.labels.clone(),
-                cert_details: CertDetails {
-                    expiry_timestamp: cert_expiry,
-                },
-                ttl: self.purge_delay,
-                connected: true,
-                session,
+        let status = DataPlaneStatus {
+            id: hello.node_id,
+            hostname: hello.hostname.clone(),
+            ip,
+            version: hello.version.clone(),
+            config_hash: served_hash(hello.serving),
+            config_version: hello.serving.map_or(0, |s| s.version),
+            last_seen: now,
+            updated_at: now,
+            created_at,
+            sync_status: SyncStatus::Unknown.as_str(),
+            last_error: None,
+            last_apply_ms: None,
+            labels: hello.labels.clone(),
+            cert_details: CertDetails {
+                expiry_timestamp: cert_expiry,
             },
-        );
+            ttl: self.purge_delay,
+            connected: true,
+            session,
+        };
+        self.changed(&status);
+        map.insert(hello.node_id, status);
         SessionKey {
             id: hello.node_id,
             session,
@@ -166,6 +187,7 @@ impl DataPlaneRegistry {
             dp.last_seen = now;
             dp.updated_at = now;
             f(dp);
+            self.changed(dp);
         }
     }
 

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::cluster_tls::cert_details;
 use common::convert::grpc::{CpOutbound, DpStream, PeerInfo, StreamError, SyncHandler};
 use common::convert::{
-    CpMessage, DpMessage, Heartbeat, Hello, Refusal, ServedConfig, SyncStatus, Welcome,
+    CAPABILITY_SNAPSHOT_PARTS, CpMessage, DpMessage, Heartbeat, Hello, Refusal, ServedConfig,
+    SyncStatus, Welcome, parts,
 };
 use common::snapshot::{ConfigHash, EncodedSnapshot, FORMAT};
 use futures_util::StreamExt;
@@ -161,6 +162,11 @@ struct Sync {
     in_flight: bool,
     /// The newest snapshot, waiting for the in-flight one to be answered.
     pending: Option<Arc<PublishedSnapshot>>,
+    /// The snapshot being sent and the index of its next message (see `parts::split`).
+    sending: Option<(Arc<PublishedSnapshot>, usize)>,
+    /// Bytes per message of a snapshot's payload: `parts::PART_SIZE` for a data plane that
+    /// reassembles parts, else the whole payload in one message.
+    part_size: usize,
 }
 
 impl Session {
@@ -270,6 +276,16 @@ impl Session {
             sent: None,
             in_flight: false,
             pending: None,
+            sending: None,
+            part_size: if hello
+                .capabilities
+                .iter()
+                .any(|c| c == CAPABILITY_SNAPSHOT_PARTS)
+            {
+                parts::PART_SIZE
+            } else {
+                usize::MAX
+            },
         };
         let mut snapshots = self.snapshots.clone();
         let newest = snapshots.borrow_and_update().clone();
@@ -287,11 +303,15 @@ impl Session {
                     let newest = snapshots.borrow_and_update().clone();
                     self.consider(node, hello, &mut sync, newest);
                 }
-                permit = self.tx.reserve(), if sync.pending.is_some() && !sync.in_flight => {
+                permit = self.tx.reserve(),
+                    if sync.sending.is_some() || (sync.pending.is_some() && !sync.in_flight) =>
+                {
                     let Ok(permit) = permit else {
                         return "the data plane went away".into();
                     };
-                    if let Some(published) = sync.pending.take() {
+                    if sync.sending.is_none()
+                        && let Some(published) = sync.pending.take()
+                    {
                         let snapshot = &published.snapshot;
                         tracing::debug!(
                             config_version = snapshot.version,
@@ -301,7 +321,20 @@ impl Session {
                         );
                         sync.sent = Some(snapshot.hash);
                         sync.in_flight = true;
-                        permit.send(CpMessage::Snapshot(snapshot.clone()));
+                        sync.sending = Some((published, 0));
+                    }
+                    // One message per permit: parts wait for room in the stream like
+                    // everything else, so a slow data plane holds one part, not the payload.
+                    if let Some((published, index)) = sync.sending.take()
+                        && let Some(message) = parts::split(&published.snapshot, sync.part_size, index)
+                    {
+                        permit.send(message);
+                        let more = (index + 1)
+                            .checked_mul(sync.part_size)
+                            .is_some_and(|start| start < published.snapshot.payload.len());
+                        if more {
+                            sync.sending = Some((published, index + 1));
+                        }
                     }
                 }
                 message = inbound.next() => {

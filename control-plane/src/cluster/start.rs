@@ -11,6 +11,7 @@ use common::cluster_tls::{ClusterTls, cert_details};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::admin::Fleet;
 use super::metrics::{ClusterState, MetricsSource};
 use super::publisher::PublishStats;
 use super::registry::DataPlaneRegistry;
@@ -37,7 +38,7 @@ impl ControlPlane {
             tracing::info!(
                 "no --cluster-cert: the cluster listener is off (Admin API only; data planes cannot connect)"
             );
-            self.add_cluster_routes(None);
+            self.add_cluster_routes(None, Duration::ZERO);
             return Ok(None);
         };
         let key = args
@@ -68,7 +69,9 @@ impl ControlPlane {
         let addr = listener.local_addr()?;
 
         let (publisher, source) = watch::channel(None);
-        let registry = DataPlaneRegistry::new(args.cluster_data_plane_purge_delay);
+        let (fleet_tx, fleet_rx) = tokio::sync::mpsc::unbounded_channel();
+        let registry =
+            DataPlaneRegistry::new(args.cluster_data_plane_purge_delay).with_sink(fleet_tx);
         let settings = SyncServerSettings {
             version: crate::admin::PORTICO_VERSION.to_owned(),
             node_id: self.node_id(),
@@ -91,26 +94,44 @@ impl ControlPlane {
             self.shutdown_signal(),
         );
         self.spawn("snapshot-publisher", task);
-        self.add_cluster_routes(Some(ClusterState {
-            registry,
-            publisher: stats,
-            cert_expiry: cert_details(tls.certificate()).map(|d| d.expiry_timestamp),
-        }));
+        let task = super::fleet::persist(
+            self.store().clone(),
+            fleet_rx,
+            args.cluster_data_plane_purge_delay,
+            self.shutdown_signal(),
+        );
+        self.spawn("fleet-status", task);
+        let heartbeat_timeout = Duration::from_secs(args.cluster_heartbeat_timeout);
+        self.add_cluster_routes(
+            Some(ClusterState {
+                registry,
+                publisher: stats,
+                cert_expiry: cert_details(tls.certificate()).map(|d| d.expiry_timestamp),
+            }),
+            heartbeat_timeout,
+        );
         tracing::info!(address = %addr, mode = args.cluster_mtls.as_str(), "cluster listener started");
         Ok(Some(addr))
     }
 
-    fn add_cluster_routes(&mut self, cluster: Option<ClusterState>) {
+    fn add_cluster_routes(&mut self, cluster: Option<ClusterState>, heartbeat_timeout: Duration) {
         let source = MetricsSource {
             store: self.store().clone(),
             cluster: cluster.clone(),
         };
         self.add_admin_route("/metrics", &[Method::GET], super::metrics::handler(source));
         let (data_planes, status) = match cluster {
-            Some(c) => (
-                super::admin::data_planes(c.registry.clone()),
-                super::admin::status(c.registry),
-            ),
+            Some(c) => {
+                let fleet = Fleet {
+                    store: self.store().clone(),
+                    registry: c.registry,
+                    heartbeat_timeout,
+                };
+                (
+                    super::admin::data_planes(fleet.clone()),
+                    super::admin::status(fleet),
+                )
+            }
             None => (not_a_control_plane(), not_a_control_plane()),
         };
         self.add_admin_route("/clustering/data-planes", &[Method::GET], data_planes);

@@ -67,17 +67,46 @@ pub struct MigrationReport {
 }
 
 fn migrator(backend: Backend) -> Migrator {
-    let initial = match backend {
-        Backend::Postgres => include_str!("../../migrations/postgres/0001_initial.sql"),
-        Backend::Sqlite => include_str!("../../migrations/sqlite/0001_initial.sql"),
+    let scripts: [(i64, &str, &'static str); 2] = match backend {
+        Backend::Postgres => [
+            (
+                1,
+                "initial",
+                include_str!("../../migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                2,
+                "clustering data planes",
+                include_str!("../../migrations/postgres/0002_clustering_data_planes.sql"),
+            ),
+        ],
+        Backend::Sqlite => [
+            (
+                1,
+                "initial",
+                include_str!("../../migrations/sqlite/0001_initial.sql"),
+            ),
+            (
+                2,
+                "clustering data planes",
+                include_str!("../../migrations/sqlite/0002_clustering_data_planes.sql"),
+            ),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        initial.into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(
+        scripts
+            .into_iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    version,
+                    name.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The URL with any password replaced, for messages.

@@ -17,6 +17,7 @@
 mod batch;
 mod bulk;
 mod connect;
+mod data_planes;
 mod error;
 mod layout;
 mod list;

@@ -1,5 +1,6 @@
 //! Bad input never yields a 500 or a partial write: malformed JSON, wrong types, unknown
-//! fields, invalid UTF-8, and concurrent conflicting writes (exactly one wins).
+//! fields, invalid UTF-8, and concurrent conflicting writes (exactly one create wins;
+//! concurrent PUTs of one key all succeed).
 
 use axum::http::Method;
 use serde_json::json;
@@ -56,6 +57,7 @@ async fn malformed_bodies_are_4xx(api: &Api) {
         "port=abc",
         "tags[1]=a&tags=b",
     ];
+    let version = api.store.store.current_version().await.unwrap();
     for path in collections {
         for body in json_bodies {
             let res = api
@@ -100,12 +102,81 @@ async fn malformed_bodies_are_4xx(api: &Api) {
         let listed = api.get(path).await;
         assert_eq!(listed.expect(200)["data"], json!([]), "{path}");
     }
+    assert_eq!(
+        api.store.store.current_version().await.unwrap(),
+        version,
+        "a refused write uses no configuration version"
+    );
 }
 
-/// Invalid UTF-8 in form keys and path segments is a 400, never a 500.
+/// Invalid UTF-8 in keys (JSON, form, multipart), values and path segments is a 400,
+/// never a 500.
 async fn invalid_utf8(api: &Api) {
     let res = api.form(Method::POST, "/services", "host%FF=x.test").await;
-    assert_eq!(res.status, 400, "{}", res.text);
+    assert_eq!(
+        res.expect(400),
+        &json!({"message": "invalid utf-8 in argument name"})
+    );
+    let res = api
+        .send(
+            Method::POST,
+            "/consumers",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"user\xffname=x".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        res.expect(400),
+        &json!({"message": "invalid utf-8 in argument name"})
+    );
+    let res = api
+        .send(
+            Method::POST,
+            "/consumers",
+            &[("content-type", "application/json")],
+            b"{\"user\xffname\": \"x\"}".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        res.expect(400),
+        &json!({"message": "Cannot parse JSON body"})
+    );
+    let multipart = |name: &[u8], value: &[u8]| {
+        [
+            &b"--b\r\nContent-Disposition: form-data; name=\""[..],
+            name,
+            b"\"\r\n\r\n",
+            value,
+            b"\r\n--b--\r\n",
+        ]
+        .concat()
+    };
+    let content_type = [("content-type", "multipart/form-data; boundary=b")];
+    let res = api
+        .send(
+            Method::POST,
+            "/consumers",
+            &content_type,
+            multipart(b"user\xffname", b"x"),
+        )
+        .await;
+    assert_eq!(
+        res.expect(400),
+        &json!({"message": "invalid utf-8 in argument name"})
+    );
+    let res = api
+        .send(
+            Method::POST,
+            "/consumers",
+            &content_type,
+            multipart(b"username", b"bob\xff"),
+        )
+        .await;
+    assert_eq!(
+        res.expect(400),
+        &json!({"message": "invalid utf-8 in argument value"})
+    );
+    assert_eq!(api.get("/consumers").await.json["data"], json!([]));
     let res = api.get("/services/%FF%FE").await;
     assert_eq!(res.status, 400, "{}", res.text);
     assert!(
@@ -187,6 +258,43 @@ async fn concurrent_conflicting_creates(api: &Api) {
     );
 }
 
+/// Concurrent PUTs of one endpoint key that does not exist yet: each one creates or
+/// replaces (Kong's upsert by name), so all answer 200 and one entity remains; the same
+/// under a parent (ACL groups are unique per consumer).
+async fn concurrent_puts_by_endpoint_key(api: &Api) {
+    let attempts = 6;
+    let results = futures_util::future::join_all((0..attempts).map(|i| async move {
+        let res = api
+            .put("/services/contested", json!({"host": format!("h{i}.test")}))
+            .await;
+        (res.status.as_u16(), res.text)
+    }))
+    .await;
+    assert!(results.iter().all(|(s, _)| *s == 200), "{results:?}");
+    let listed = api.get("/services").await.json["data"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["name"], "contested");
+
+    api.create("/consumers", json!({"username": "bob"})).await;
+    let results = futures_util::future::join_all((0..attempts).map(|i| async move {
+        let res = api
+            .put(
+                "/consumers/bob/acls/readers",
+                json!({"tags": [format!("t{i}")]}),
+            )
+            .await;
+        (res.status.as_u16(), res.text)
+    }))
+    .await;
+    assert!(results.iter().all(|(s, _)| *s == 200), "{results:?}");
+    assert_eq!(
+        api.get("/consumers/bob/acls").await.json["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
 /// Concurrent certificates claiming one SNI: one wins; no certificate is left without
 /// its SNIs (the certificate and its SNI rows commit together).
 async fn concurrent_certificates_are_all_or_nothing(api: &Api) {
@@ -221,5 +329,6 @@ admin_tests!(
     invalid_utf8,
     wrong_types_and_unknown_fields,
     concurrent_conflicting_creates,
+    concurrent_puts_by_endpoint_key,
     concurrent_certificates_are_all_or_nothing,
 );

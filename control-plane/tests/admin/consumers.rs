@@ -287,6 +287,17 @@ async fn consumer_plugins(api: &Api) {
     api.delete(&format!("/consumers/bob/plugins/{}", uuid::Uuid::new_v4()))
         .await
         .expect(404);
+    // §0: a nested PATCH or DELETE under a parent that does not exist is a 404 too.
+    api.patch(
+        &format!("/consumers/nobody/plugins/{pid}"),
+        json!({"config": {"minute": 1}}),
+    )
+    .await
+    .expect(404);
+    api.delete(&format!("/consumers/nobody/plugins/{pid}"))
+        .await
+        .expect(404);
+    api.get(&format!("/plugins/{pid}")).await.expect(200);
     assert_eq!(
         api.delete(&format!("/consumers/bob/plugins/{pid}"))
             .await

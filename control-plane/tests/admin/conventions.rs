@@ -4,7 +4,6 @@
 
 use axum::http::Method;
 use control_plane::admin::AdminConfig;
-use control_plane::store::testing::TestStore;
 use serde_json::json;
 
 use crate::admin_tests;
@@ -108,23 +107,13 @@ async fn database_gone(api: &Api) {
     api.get("/endpoints").await.expect(200);
 }
 
-admin_tests!(
-    options_and_cors,
-    query_arguments,
-    multiple_content_types,
-    database_gone
-);
-
 /// `--admin-token`: 401 JSON without the header (or with a wrong one), normal answers with
 /// it; `OPTIONS` needs none (browsers send preflights without custom headers).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_token() {
-    let store = TestStore::sqlite().await.expect("sqlite store");
-    let config = AdminConfig {
+async fn admin_token(api: &Api) {
+    let api = api.with_config(AdminConfig {
         admin_token: Some("s3cret".into()),
         ..AdminConfig::default()
-    };
-    let api = Api::on(store, config);
+    });
     let res = api.get("/services").await;
     assert_eq!(res.status, 401);
     assert!(res.json["message"].is_string(), "{}", res.text);
@@ -134,6 +123,15 @@ async fn admin_token() {
             "/services",
             &[("kong-admin-token", "wrong")],
             "",
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    let res = api
+        .send(
+            Method::POST,
+            "/services",
+            &[("content-type", "application/json")],
+            json!({"host": "x.test"}).to_string(),
         )
         .await;
     assert_eq!(res.status, 401);
@@ -147,23 +145,25 @@ async fn admin_token() {
             "",
         )
         .await;
-    res.expect(200);
+    assert_eq!(
+        res.expect(200)["data"],
+        json!([]),
+        "the refused POST wrote nothing"
+    );
     let res = api.send(Method::OPTIONS, "/services", &[], "").await;
     assert_eq!(res.status, 204);
 }
 
-/// Bodies over the limit: 413 JSON, whether the length is declared or not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn body_limit() {
-    let store = TestStore::sqlite().await.expect("sqlite store");
-    let config = AdminConfig {
+/// Bodies over the limit: 413 JSON, whether the length is declared or not, in every
+/// encoding; nothing is written. The default limit is 10 MiB.
+async fn body_limit(api: &Api) {
+    let limited = api.with_config(AdminConfig {
         body_limit: 1024,
         ..AdminConfig::default()
-    };
-    let api = Api::on(store, config);
+    });
     let big = json!({"host": "x.test", "tags": vec!["t".repeat(50); 40]}).to_string();
     assert!(big.len() > 1024);
-    let res = api
+    let res = limited
         .send(
             Method::POST,
             "/services",
@@ -174,7 +174,7 @@ async fn body_limit() {
     assert_eq!(res.status, 413);
     assert!(res.json["message"].is_string());
     let declared = big.len().to_string();
-    let res = api
+    let res = limited
         .send(
             Method::POST,
             "/services",
@@ -186,8 +186,47 @@ async fn body_limit() {
         )
         .await;
     assert_eq!(res.status, 413);
-    assert_eq!(api.get("/services").await.json["data"], json!([]));
-    api.post("/services", json!({"host": "x.test"}))
+    let form = format!("host=x.test&tags={}", "t".repeat(2000));
+    let res = limited.form(Method::POST, "/services", &form).await;
+    assert_eq!(res.status, 413);
+    let tags = "t".repeat(2000);
+    let res = limited
+        .multipart(
+            Method::POST,
+            "/services",
+            &[("host", "x.test"), ("tags", &tags)],
+        )
+        .await;
+    assert_eq!(res.status, 413);
+    assert_eq!(limited.get("/services").await.json["data"], json!([]));
+    limited
+        .post("/services", json!({"host": "x.test"}))
         .await
         .expect(201);
+
+    // The default: 10 MiB.
+    let tags = "t".repeat(control_plane::admin::DEFAULT_BODY_LIMIT);
+    let res = api
+        .form(
+            Method::POST,
+            "/services",
+            &format!("host=y.test&tags={tags}"),
+        )
+        .await;
+    assert_eq!(res.status, 413);
+    assert_eq!(
+        api.get("/services").await.json["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }
+
+admin_tests!(
+    options_and_cors,
+    query_arguments,
+    multiple_content_types,
+    database_gone,
+    admin_token,
+    body_limit,
+);

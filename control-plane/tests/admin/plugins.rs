@@ -91,7 +91,7 @@ async fn patch_plugins(api: &Api) {
     }
 }
 
-/// #85: too many form arguments.
+/// #85: too many form (and multipart) arguments.
 async fn too_many_arguments(api: &Api) {
     let mut body = "name=ip-restriction".to_owned();
     for i in 0..1001 {
@@ -99,6 +99,15 @@ async fn too_many_arguments(api: &Api) {
     }
     assert_eq!(
         api.form(Method::POST, "/plugins", &body).await.expect(400),
+        &json!({"message": "Too many arguments"})
+    );
+    let addresses: Vec<String> = (0..1001).map(|i| format!("{i}.0.0.1")).collect();
+    let mut parts = vec![("name", "ip-restriction")];
+    parts.extend(addresses.iter().map(|a| ("config.allow", a.as_str())));
+    assert_eq!(
+        api.multipart(Method::POST, "/plugins", &parts)
+            .await
+            .expect(400),
         &json!({"message": "Too many arguments"})
     );
     api.get("/plugins").await.expect(200);

@@ -123,6 +123,28 @@ async fn pagination(api: &Api) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 10);
+
+    // §0 page size: at most 1000.
+    for size in ["0", "1001", "2.5"] {
+        assert_eq!(
+            api.get(&format!("/services?size={size}")).await.expect(400),
+            &json!({"code": 9, "name": "invalid size",
+                    "message": "size must be an integer between 1 and 1000"}),
+            "size={size}"
+        );
+    }
+    let page = api.get("/services?size=1000").await.expect(200).clone();
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(10));
+    // §0 read requests ignore bodies: a listing with an unparseable JSON body.
+    let res = api
+        .send(
+            Method::GET,
+            "/services",
+            &[("content-type", "application/json")],
+            "{\"hello\": \"world\"",
+        )
+        .await;
+    assert_eq!(res.expect(200)["data"].as_array().map(Vec::len), Some(10));
 }
 
 /// #24: GET by id and by name; unknown → 404.
@@ -155,6 +177,21 @@ async fn get_by_id_or_name(api: &Api) {
         )
         .await;
     res.expect(200);
+}
+
+/// §0 error code 3: a POST reusing an existing id is a primary key violation (400).
+async fn reusing_an_id(api: &Api) {
+    let svc = api.create("/services", json!({"host": "x.test"})).await;
+    let sid = id(&svc);
+    assert_eq!(
+        api.post("/services", json!({"id": sid, "host": "y.test"}))
+            .await
+            .expect(400),
+        &json!({"code": 3, "name": "primary key violation",
+                "message": format!("primary key violation on key '{{id=\"{sid}\"}}'"),
+                "fields": {"id": sid}})
+    );
+    assert_eq!(api.get(&format!("/services/{sid}")).await.expect(200), &svc);
 }
 
 /// #25, #26: PATCH with null and with url.
@@ -447,6 +484,7 @@ admin_tests!(
     url_shorthand_and_invalid_input,
     malformed_json,
     pagination,
+    reusing_an_id,
     get_by_id_or_name,
     patch_null_and_url,
     delete_is_idempotent,

@@ -2,6 +2,8 @@
 //! sockets (`tower::ServiceExt::oneshot`), and a macro running each test on Postgres (own
 //! database) and on SQLite.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -66,7 +68,7 @@ impl Res {
 
 pub struct Api {
     pub router: Router,
-    pub store: TestStore,
+    pub store: Arc<TestStore>,
 }
 
 impl Api {
@@ -83,11 +85,20 @@ impl Api {
     }
 
     pub fn on(store: TestStore, config: AdminConfig) -> Api {
+        Api::shared(Arc::new(store), config)
+    }
+
+    fn shared(store: Arc<TestStore>, config: AdminConfig) -> Api {
         let state = AdminState::new(store.store.clone(), Uuid::new_v4(), config);
         Api {
             router: AdminApi::new(state).router(),
             store,
         }
+    }
+
+    /// Another Admin API, configured with `config`, on the same store.
+    pub fn with_config(&self, config: AdminConfig) -> Api {
+        Api::shared(self.store.clone(), config)
     }
 
     /// Sends a request with raw headers and body.

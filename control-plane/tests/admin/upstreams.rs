@@ -31,8 +31,9 @@ async fn create_upstreams(api: &Api) {
         "Invalid name ('some invalid host name'); must be a valid hostname"
     );
     assert_eq!(
-        api.put("/upstreams/1.2.3.4", json!({})).await.expect(400)["message"],
-        "Invalid name ('1.2.3.4'); no ip addresses allowed"
+        api.put("/upstreams/1.2.3.4", json!({})).await.expect(400),
+        &json!({"code": 10, "name": "invalid unique name",
+                "message": "Invalid name ('1.2.3.4'); no ip addresses allowed"})
     );
     assert_eq!(
         api.post(
@@ -279,16 +280,38 @@ async fn targets_all(api: &Api) {
 async fn target_updates(api: &Api) {
     let u = api.create("/upstreams", json!({"name": "tu"})).await;
     let other = api.create("/upstreams", json!({"name": "other"})).await;
+    // Stored a while ago, so that "increases" does not depend on the clock ticking.
+    let mut stored = common::schema::catalog()
+        .insert(
+            common::model::EntityKind::Target,
+            json!({"target": "a.test:80", "upstream": {"id": id(&u)}})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    stored.insert("created_at".into(), json!(1_600_000_000.0));
+    stored.insert("updated_at".into(), json!(1_600_000_000.0));
+    api.store
+        .store
+        .insert(common::model::EntityKind::Target, &stored)
+        .await
+        .unwrap();
     let t = api
-        .create("/upstreams/tu/targets", json!({"target": "a.test:80"}))
-        .await;
+        .get("/upstreams/tu/targets/a.test:80")
+        .await
+        .expect(200)
+        .clone();
     let body = api
         .patch("/upstreams/tu/targets/a.test:80", json!({"weight": 659}))
         .await
         .expect(200)
         .clone();
     assert_eq!(body["weight"], 659);
-    assert!(body["updated_at"].as_f64() >= t["updated_at"].as_f64());
+    assert!(
+        body["updated_at"].as_f64() > t["updated_at"].as_f64(),
+        "{t} -> {body}"
+    );
     let body = api
         .put(
             "/upstreams/tu/targets/a.test:80",

@@ -1,28 +1,41 @@
-//! Choosing the upstream peer (address) for each try of a request.
+//! Choosing the upstream peer (address) for each try of a request, and keeping track of
+//! which peers are healthy.
 //!
-//! - [`UpstreamBalancer`]: one per Kong `upstreams` entity. It owns the upstream's targets,
-//!   expands hostname targets into one peer per resolved address (re-resolving when the
-//!   DNS TTL expires), and delegates the choice to a [`Balancer`] algorithm.
-//! - [`Balancer`]: the algorithm. Weighted round-robin today; consistent hashing,
-//!   least-connections and latency are added as further variants with the same
-//!   `update` / `pick` / `report` interface.
+//! - [`UpstreamBalancer`] (`upstream.rs`): one per Kong `upstreams` entity and compiled
+//!   configuration. It owns the upstream's targets, expands hostname targets into one peer
+//!   per resolved address (re-resolving when the DNS TTL expires), refuses to serve when
+//!   the healthy share of the weight is at or below `healthchecks.threshold`, and delegates
+//!   the choice among healthy peers to the upstream's algorithm.
+//! - [`Balancer`] (`algorithm.rs`): weighted round-robin, consistent hashing (`hash_key.rs`
+//!   computes what to hash), least-connections and latency (EWMA).
+//! - [`health`]: Kong's health checker (active probes, passive counters fed by the proxy's
+//!   [`Outcome`]s) and the state that outlives configuration updates ([`BalancerRegistry`]).
+//! - [`Lease`]: one try's hold on a peer (in-flight count, passive report, latency sample).
 //! - [`dns`]: the TTL-honouring resolver shared by balancers and by services whose host is
 //!   a plain hostname.
 
+mod algorithm;
+mod consistent_hashing;
 pub mod dns;
+mod hash_key;
+pub mod health;
+mod latency;
+mod lease;
+mod least_connections;
 mod round_robin;
+mod upstream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use arc_swap::ArcSwap;
-use common::model::{Algorithm, Target, Upstream};
 use uuid::Uuid;
 
+pub use algorithm::Balancer;
 pub use dns::{Dns, DnsError, HostEntry};
-pub use round_robin::RoundRobin;
+pub use hash_key::{HashKey, set_hash_cookie};
+pub use health::BalancerRegistry;
+pub use lease::Lease;
+pub use upstream::{PeerTable, TargetHealth, UpstreamBalancer};
 
 /// One address the proxy can connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,17 +48,14 @@ pub struct Peer {
     pub target: Option<Uuid>,
 }
 
-/// A peer with its weight, as the algorithms see it.
+/// A peer with its weight and its lasting state, as the algorithms see it.
 #[derive(Debug, Clone)]
 pub struct WeightedPeer {
     pub peer: Peer,
     pub weight: u32,
-}
-
-/// The resolved addresses of an upstream's targets at one point in time.
-#[derive(Debug, Default)]
-pub struct PeerSet {
-    pub peers: Vec<WeightedPeer>,
+    /// The target as configured (`host:port`).
+    pub target: Arc<str>,
+    pub(crate) state: Arc<health::AddressState>,
 }
 
 /// How a try against a peer ended, for passive health checks and adaptive algorithms.
@@ -61,268 +71,17 @@ pub enum Outcome {
     ProtocolFailure,
 }
 
-/// What an algorithm may look at to choose a peer. Built by the proxy from the request and
-/// its context.
+/// What a consistent-hashing upstream may hash. Built by the proxy from the request and its
+/// context, once per request.
 pub struct BalancerRequest<'a> {
     pub client_ip: IpAddr,
     pub headers: &'a http::HeaderMap,
+    /// The request path as the client sent it (not yet normalised).
     pub path: &'a str,
     pub query: Option<&'a str>,
     /// Regex captures of the matched route: (group name, value).
     pub captures: &'a [(Option<String>, String)],
     pub consumer_id: Option<Uuid>,
-    /// Peers already tried by this request (retries should prefer others).
-    pub tried: &'a [Peer],
-}
-
-/// A balancing algorithm over a [`PeerSet`].
-pub enum Balancer {
-    RoundRobin(RoundRobin),
-}
-
-impl Balancer {
-    /// The algorithm an upstream asks for. Only round-robin exists so far; the others fall
-    /// back to it (with a warning at compile time, see `UpstreamBalancer::new`).
-    pub fn for_upstream(upstream: &Upstream) -> Balancer {
-        Balancer::RoundRobin(RoundRobin::new(upstream.slots))
-    }
-
-    /// The peer set changed (targets edited or DNS answers refreshed).
-    pub fn update(&self, peers: Arc<PeerSet>) {
-        match self {
-            Balancer::RoundRobin(rr) => rr.update(peers),
-        }
-    }
-
-    pub fn pick(&self, req: &BalancerRequest<'_>) -> Option<Peer> {
-        match self {
-            Balancer::RoundRobin(rr) => rr.pick(req),
-        }
-    }
-
-    pub fn report(&self, _peer: &Peer, _outcome: Outcome) {
-        match self {
-            // Round-robin keeps no per-peer statistics.
-            Balancer::RoundRobin(_) => {}
-        }
-    }
-}
-
-enum TargetAddr {
-    Ip(IpAddr),
-    Name(Arc<HostEntry>),
-}
-
-struct TargetSpec {
-    id: Uuid,
-    /// `host:port` as configured.
-    target: String,
-    host: Arc<str>,
-    port: u16,
-    weight: u32,
-    addr: TargetAddr,
-}
-
-/// Health state of one target address, as `kong_upstream_target_health` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetHealth {
-    pub target: String,
-    pub address: String,
-    /// `healthchecks_off`, `healthy`, `unhealthy` or `dns_error`.
-    pub state: &'static str,
-}
-
-/// The runtime of one Kong `upstreams` entity.
-pub struct UpstreamBalancer {
-    upstream: Arc<Upstream>,
-    targets: Vec<TargetSpec>,
-    balancer: Balancer,
-    peers: ArcSwap<PeerSet>,
-    /// Earliest expiry of the DNS answers the current peer set was built from.
-    resolved_until: ArcSwap<Option<Instant>>,
-    resolved_once: AtomicBool,
-    refresh_lock: tokio::sync::Mutex<()>,
-}
-
-impl UpstreamBalancer {
-    /// `targets` are this upstream's targets; the latest entry per `target` string wins
-    /// (Kong keeps history rows), and weight-0 targets receive no traffic.
-    pub fn new(upstream: Arc<Upstream>, targets: &[Target], dns: &Arc<Dns>) -> UpstreamBalancer {
-        if upstream.algorithm != Algorithm::RoundRobin {
-            tracing::warn!(
-                upstream = %upstream.name,
-                algorithm = ?upstream.algorithm,
-                "balancing algorithm not implemented yet; using round-robin"
-            );
-        }
-        let mut latest: Vec<&Target> = Vec::new();
-        for t in targets {
-            match latest.iter_mut().find(|x| x.target == t.target) {
-                Some(existing) if existing.created_at <= t.created_at => *existing = t,
-                Some(_) => {}
-                None => latest.push(t),
-            }
-        }
-        let specs = latest
-            .into_iter()
-            .filter_map(|t| {
-                let (host, port) = split_target(&t.target)?;
-                let addr = match host.parse::<IpAddr>() {
-                    Ok(ip) => TargetAddr::Ip(ip),
-                    Err(_) => TargetAddr::Name(dns.host(&host)),
-                };
-                Some(TargetSpec {
-                    id: t.id,
-                    target: t.target.clone(),
-                    host: Arc::from(host.as_str()),
-                    port,
-                    weight: t.weight,
-                    addr,
-                })
-            })
-            .collect::<Vec<_>>();
-        let balancer = Balancer::for_upstream(&upstream);
-        let this = UpstreamBalancer {
-            upstream,
-            targets: specs,
-            balancer,
-            peers: ArcSwap::from_pointee(PeerSet::default()),
-            resolved_until: ArcSwap::from_pointee(None),
-            resolved_once: AtomicBool::new(false),
-            refresh_lock: tokio::sync::Mutex::new(()),
-        };
-        // IP-only upstreams need no DNS: their peer set is final right away.
-        if this
-            .targets
-            .iter()
-            .all(|t| matches!(t.addr, TargetAddr::Ip(_)))
-        {
-            let (set, _) = this.build_peer_set_from_cache();
-            this.install(set, None);
-        }
-        this
-    }
-
-    pub fn upstream(&self) -> &Arc<Upstream> {
-        &self.upstream
-    }
-
-    /// Makes sure hostname targets are resolved: waits for the first resolution, and
-    /// refreshes expired answers (the request that notices waits; later ones do not).
-    pub async fn prepare(&self) {
-        let fresh = self.resolved_once.load(Ordering::Acquire)
-            && self
-                .resolved_until
-                .load()
-                .as_ref()
-                .is_none_or(|until| Instant::now() < until);
-        if fresh {
-            return;
-        }
-        let _guard = self.refresh_lock.lock().await;
-        let fresh = self.resolved_once.load(Ordering::Acquire)
-            && self
-                .resolved_until
-                .load()
-                .as_ref()
-                .is_none_or(|until| Instant::now() < until);
-        if fresh {
-            return;
-        }
-        for t in &self.targets {
-            if let TargetAddr::Name(entry) = &t.addr
-                && let Err(e) = entry.resolve().await
-            {
-                tracing::warn!(upstream = %self.upstream.name, target = %t.target, error = %e, "target DNS resolution failed");
-            }
-        }
-        let (set, until) = self.build_peer_set_from_cache();
-        self.install(set, until);
-    }
-
-    fn install(&self, set: PeerSet, until: Option<Instant>) {
-        let set = Arc::new(set);
-        self.balancer.update(set.clone());
-        self.peers.store(set);
-        self.resolved_until.store(Arc::new(until));
-        self.resolved_once.store(true, Ordering::Release);
-    }
-
-    fn build_peer_set_from_cache(&self) -> (PeerSet, Option<Instant>) {
-        let mut peers = Vec::new();
-        let mut until: Option<Instant> = None;
-        for t in &self.targets {
-            if t.weight == 0 {
-                continue;
-            }
-            match &t.addr {
-                TargetAddr::Ip(ip) => peers.push(WeightedPeer {
-                    peer: Peer {
-                        addr: SocketAddr::new(*ip, t.port),
-                        hostname: t.host.clone(),
-                        target: Some(t.id),
-                    },
-                    weight: t.weight,
-                }),
-                TargetAddr::Name(entry) => {
-                    let Some(res) = entry.cached() else { continue };
-                    until = Some(until.map_or(res.expires, |u| u.min(res.expires)));
-                    for ip in &res.addrs {
-                        peers.push(WeightedPeer {
-                            peer: Peer {
-                                addr: SocketAddr::new(*ip, t.port),
-                                hostname: t.host.clone(),
-                                target: Some(t.id),
-                            },
-                            weight: t.weight,
-                        });
-                    }
-                }
-            }
-        }
-        (PeerSet { peers }, until)
-    }
-
-    pub fn pick(&self, req: &BalancerRequest<'_>) -> Option<Peer> {
-        self.balancer.pick(req)
-    }
-
-    pub fn report(&self, peer: &Peer, outcome: Outcome) {
-        self.balancer.report(peer, outcome);
-    }
-
-    /// Per-address health for metrics. Health checks do not exist yet, so every resolved
-    /// address is `healthchecks_off` and an unresolvable target is `dns_error`.
-    pub fn health(&self) -> Vec<TargetHealth> {
-        let mut out = Vec::new();
-        for t in &self.targets {
-            match &t.addr {
-                TargetAddr::Ip(ip) => out.push(TargetHealth {
-                    target: t.target.clone(),
-                    address: SocketAddr::new(*ip, t.port).to_string(),
-                    state: "healthchecks_off",
-                }),
-                TargetAddr::Name(entry) => match entry.cached() {
-                    Some(res) if res.error.is_none() => {
-                        for ip in &res.addrs {
-                            out.push(TargetHealth {
-                                target: t.target.clone(),
-                                address: SocketAddr::new(*ip, t.port).to_string(),
-                                state: "healthchecks_off",
-                            });
-                        }
-                    }
-                    Some(_) => out.push(TargetHealth {
-                        target: t.target.clone(),
-                        address: String::new(),
-                        state: "dns_error",
-                    }),
-                    None => {}
-                },
-            }
-        }
-        out
-    }
 }
 
 /// Splits Kong's `host:port` target (`[v6]:port` for IPv6); the port defaults to 8000.
@@ -339,6 +98,71 @@ pub fn split_target(target: &str) -> Option<(String, u16)> {
         Some((host, port)) if !host.contains(':') => Some((host.to_string(), port.parse().ok()?)),
         Some(_) => Some((target.to_string(), 8000)), // bare IPv6
         None => Some((target.to_string(), 8000)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    /// Peer `10.0.0.<n>:<8000 + n>` with `weight`, as an IP target.
+    pub fn peer_at(n: u8, weight: u32) -> WeightedPeer {
+        let addr = SocketAddr::from(([10, 0, 0, n], 8000 + u16::from(n)));
+        WeightedPeer {
+            peer: Peer {
+                addr,
+                hostname: Arc::from(addr.ip().to_string()),
+                target: None,
+            },
+            weight,
+            target: Arc::from(addr.to_string()),
+            state: Arc::new(health::AddressState::new(Arc::new(AtomicU64::new(0)))),
+        }
+    }
+
+    /// An upstream entity with Kong's defaults, `fields` merged over them.
+    pub fn upstream(fields: serde_json::Value) -> common::model::Upstream {
+        let mut entity = serde_json::json!({
+            "id": Uuid::new_v4(),
+            "name": "test.upstream",
+            "algorithm": "round-robin",
+            "hash_on": "none",
+            "hash_fallback": "none",
+            "slots": 10000,
+            "healthchecks": common::schema::entities::healthchecks_default(),
+        });
+        if let (Some(base), serde_json::Value::Object(extra)) = (entity.as_object_mut(), fields) {
+            base.extend(extra);
+        }
+        serde_json::from_value(entity).expect("upstream entity")
+    }
+
+    /// A target of `upstream`.
+    pub fn target(
+        upstream: &common::model::Upstream,
+        target: &str,
+        weight: u32,
+    ) -> common::model::Target {
+        common::model::Target {
+            id: Uuid::new_v4(),
+            upstream: common::model::ForeignRef { id: upstream.id },
+            target: target.to_string(),
+            weight,
+            tags: None,
+            created_at: 0.0,
+            updated_at: 0.0,
+        }
+    }
+
+    /// One peer per weight, numbered from 1.
+    pub fn peers(weights: &[u32]) -> Vec<WeightedPeer> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| peer_at(u8::try_from(i + 1).unwrap_or(u8::MAX), *w))
+            .collect()
     }
 }
 

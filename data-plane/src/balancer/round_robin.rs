@@ -1,65 +1,64 @@
-//! Weighted round-robin over a peer set, lock-free on the request path.
+//! Weighted round-robin over a peer table, lock-free on the request path.
 //!
-//! Weights are reduced by their greatest common divisor and laid out once per peer set as a
-//! "wheel": an interleaved sequence (smooth weighted round-robin order) in which each peer
+//! Weights are reduced by their greatest common divisor and laid out once per peer table as
+//! a "wheel": an interleaved sequence (smooth weighted round-robin order) in which each peer
 //! appears `weight / gcd` times. A pick is one atomic increment and an index. Over any
 //! whole number of turns of the wheel the split is exact, which is what Kong's tests check
 //! (50/50 over two equal targets, 40/40/20 for weights 10/10/5). The wheel is capped at
-//! the upstream's `slots`; larger weight sums are scaled down proportionally.
+//! the upstream's `slots`; larger weight sums are scaled down proportionally. Unhealthy
+//! peers are stepped over, and a retry prefers a peer the request has not tried yet.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arc_swap::ArcSwap;
-
-use super::{BalancerRequest, Peer, PeerSet};
+use super::{Peer, WeightedPeer};
 
 pub struct RoundRobin {
-    wheel: ArcSwap<Wheel>,
     position: AtomicUsize,
     max_slots: usize,
-}
-
-struct Wheel {
-    peers: Arc<PeerSet>,
-    /// Indexes into `peers.peers`.
-    order: Vec<u32>,
 }
 
 impl RoundRobin {
     pub fn new(max_slots: u32) -> RoundRobin {
         RoundRobin {
-            wheel: ArcSwap::from_pointee(Wheel {
-                peers: Arc::new(PeerSet::default()),
-                order: Vec::new(),
-            }),
             position: AtomicUsize::new(0),
             max_slots: (max_slots as usize).max(1),
         }
     }
 
-    pub fn update(&self, peers: Arc<PeerSet>) {
-        let weights: Vec<u64> = peers.peers.iter().map(|p| u64::from(p.weight)).collect();
-        let order = build_wheel(&weights, self.max_slots);
-        self.wheel.store(Arc::new(Wheel { peers, order }));
+    /// The wheel for `peers` (indexes into it).
+    pub fn wheel(&self, peers: &[WeightedPeer]) -> Vec<u32> {
+        let weights: Vec<u64> = peers.iter().map(|p| u64::from(p.weight)).collect();
+        build_wheel(&weights, self.max_slots)
     }
 
-    pub fn pick(&self, req: &BalancerRequest<'_>) -> Option<Peer> {
-        let wheel = self.wheel.load();
-        let len = wheel.order.len();
+    pub fn pick(
+        &self,
+        peers: &[WeightedPeer],
+        wheel: &[u32],
+        usable: &dyn Fn(&WeightedPeer) -> bool,
+        tried: &[Peer],
+    ) -> Option<usize> {
+        let len = wheel.len();
         if len == 0 {
             return None;
         }
-        // On a retry, skip peers this request already tried while others remain.
+        let mut fallback = None;
         for _ in 0..len {
             let i = self.position.fetch_add(1, Ordering::Relaxed) % len;
-            let entry = &wheel.peers.peers[wheel.order[i] as usize];
-            if req.tried.iter().all(|t| t.addr != entry.peer.addr) {
-                return Some(entry.peer.clone());
+            let index = wheel[i] as usize;
+            let Some(entry) = peers.get(index) else {
+                continue;
+            };
+            if !usable(entry) {
+                continue;
             }
+            if tried.iter().all(|t| t.addr != entry.peer.addr) {
+                return Some(index);
+            }
+            // Every usable peer was tried already: go round again among them.
+            fallback.get_or_insert(index);
         }
-        let i = self.position.fetch_add(1, Ordering::Relaxed) % len;
-        Some(wheel.peers.peers[wheel.order[i] as usize].peer.clone())
+        fallback
     }
 }
 
@@ -112,6 +111,7 @@ fn build_wheel(weights: &[u64], max_slots: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balancer::testing::peers;
 
     fn counts(order: &[u32], n: usize) -> Vec<usize> {
         let mut c = vec![0; n];
@@ -137,5 +137,31 @@ mod tests {
         assert!(w.len() <= 102, "{}", w.len());
         let c = counts(&w, 3);
         assert!(c[2] >= 1 && c[0] > 40 && c[1] > 40, "{c:?}");
+    }
+
+    #[test]
+    fn picks_skip_unusable_and_tried_peers() {
+        let set = peers(&[10, 10, 5]);
+        let rr = RoundRobin::new(10_000);
+        let wheel = rr.wheel(&set);
+        let all = |_: &WeightedPeer| true;
+        let mut hits = [0; 3];
+        for _ in 0..50 {
+            hits[rr.pick(&set, &wheel, &all, &[]).expect("peer")] += 1;
+        }
+        assert_eq!(hits, [20, 20, 10]);
+        let not_first = |p: &WeightedPeer| p.peer.addr != set[0].peer.addr;
+        for _ in 0..20 {
+            assert_ne!(rr.pick(&set, &wheel, &not_first, &[]), Some(0));
+        }
+        let tried = [set[1].peer.clone()];
+        for _ in 0..20 {
+            assert_eq!(rr.pick(&set, &wheel, &not_first, &tried), Some(2));
+        }
+        // Only tried peers remain usable: they are picked again rather than none.
+        let tried = [set[1].peer.clone(), set[2].peer.clone()];
+        assert!(rr.pick(&set, &wheel, &not_first, &tried).is_some());
+        let none = |_: &WeightedPeer| false;
+        assert_eq!(rr.pick(&set, &wheel, &none, &[]), None);
     }
 }

@@ -37,6 +37,15 @@ pub struct CredentialIndexes<'a> {
     hmacauth: OnceLock<Index<HmacAuthCredential>>,
     jwt: OnceLock<Index<JwtSecret>>,
     acls: OnceLock<Arc<HashMap<Uuid, Vec<String>>>>,
+    consumer_keys: OnceLock<Arc<ConsumerKeys>>,
+}
+
+/// Consumer ids by `username` and by `custom_id`, each on its own (for plugins that
+/// match one field and not the other, as mtls-auth's `consumer_by`).
+#[derive(Debug, Default)]
+pub struct ConsumerKeys {
+    pub by_username: HashMap<String, Uuid>,
+    pub by_custom_id: HashMap<String, Uuid>,
 }
 
 fn index<T: Clone>(list: &[T], key: impl Fn(&T) -> &str) -> Index<T> {
@@ -56,6 +65,7 @@ impl<'a> CredentialIndexes<'a> {
             hmacauth: OnceLock::new(),
             jwt: OnceLock::new(),
             acls: OnceLock::new(),
+            consumer_keys: OnceLock::new(),
         }
     }
 
@@ -109,6 +119,24 @@ impl<'a> CredentialIndexes<'a> {
     pub fn jwt(&self) -> Index<JwtSecret> {
         self.jwt
             .get_or_init(|| index(&self.config.jwt_secrets, |c| &c.key))
+            .clone()
+    }
+
+    /// Consumer ids by username and by custom id.
+    pub fn consumer_keys(&self) -> Arc<ConsumerKeys> {
+        self.consumer_keys
+            .get_or_init(|| {
+                let mut keys = ConsumerKeys::default();
+                for c in &self.config.consumers {
+                    if let Some(username) = &c.username {
+                        keys.by_username.insert(username.clone(), c.id);
+                    }
+                    if let Some(custom_id) = &c.custom_id {
+                        keys.by_custom_id.insert(custom_id.clone(), c.id);
+                    }
+                }
+                Arc::new(keys)
+            })
             .clone()
     }
 

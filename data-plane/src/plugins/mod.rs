@@ -32,6 +32,7 @@ pub mod cors;
 pub mod credentials;
 pub mod file_log;
 pub mod hmac_auth;
+pub mod http_client;
 pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
@@ -69,10 +70,11 @@ pub trait Plugin: Send + Sync + 'static {
     /// disable session reuse.
     fn certificate(&self, _tls: &mut CertificatePhase<'_>) {}
 
-    /// Kong runs the certificate phase for global instances only (no route is known
-    /// yet). A plugin that must act on every TLS connection as soon as it is configured
-    /// anywhere (mtls-auth asks every client for a certificate) returns true: its
-    /// first instance then runs `certificate` even when it is scoped.
+    /// Whether [`Plugin::certificate`] runs for this instance whatever its scope. Kong
+    /// runs the certificate phase for global instances only, since no route is known
+    /// during the handshake; a plugin that must act on the handshakes of the routes it
+    /// applies to (mtls-auth asks for client certificates) opts in here and filters by
+    /// SNI itself. Asked once, when the chain is compiled.
     fn certificate_when_scoped(&self) -> bool {
         false
     }

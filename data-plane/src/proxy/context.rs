@@ -10,7 +10,7 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 
-use crate::balancer::{Outcome, Peer};
+use crate::balancer::{Lease, Outcome, Peer};
 use crate::plugins::chain::InstanceRef;
 use crate::plugins::credentials::Credential;
 use crate::plugins::pdk::RequestHead;
@@ -157,6 +157,11 @@ pub struct RequestContext {
     pub captures: Vec<(Option<String>, String)>,
     pub overrides: UpstreamOverrides,
     pub tries: Vec<Try>,
+    /// The balancer's hold on the peer that answered: the request counts as in flight
+    /// there (least-connections, latency) until the context is dropped.
+    pub upstream_lease: Option<Lease>,
+    /// `Set-Cookie` for a consistent-hashing cookie the client did not send.
+    pub hash_cookie: Option<http::HeaderValue>,
     pub latencies: Latencies,
     /// The status the upstream answered with (the last try's), if any.
     pub upstream_status: Option<u16>,
@@ -206,6 +211,8 @@ impl RequestContext {
             captures: Vec::new(),
             overrides: UpstreamOverrides::default(),
             tries: Vec::new(),
+            upstream_lease: None,
+            hash_cookie: None,
             latencies: Latencies::default(),
             upstream_status: None,
             status: 0,

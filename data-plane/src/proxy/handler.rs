@@ -672,6 +672,12 @@ fn finish_headers(
     let enabled = shared.settings.headers;
     let (mut parts, body) =
         std::mem::replace(response, Response::new(ProxyBody::empty())).into_parts();
+    // Kong sets a created consistent-hashing cookie before plugins see proxied responses.
+    if ctx.source == ResponseSource::Upstream
+        && let Some(cookie) = ctx.hash_cookie.take()
+    {
+        crate::balancer::set_hash_cookie(&mut parts.headers, cookie);
+    }
     let request_id = enabled.request_id.then(|| ctx.id.as_str());
     if ctx.source == ResponseSource::Upstream {
         let via = enabled.via.then(|| {

@@ -25,7 +25,7 @@ use super::errors::ErrorKind;
 use super::upstream::{
     Checkout, ClientBodyError, ConnectError, ConnectTarget, H1Conn, PoolKey, ReplayableBody,
 };
-use crate::balancer::{BalancerRequest, Outcome, Peer, UpstreamBalancer};
+use crate::balancer::{BalancerRequest, HashKey, Lease, Outcome, Peer, UpstreamBalancer};
 use crate::runtime::{Runtime, ServiceRuntime, ServiceTarget};
 use crate::tls::client::{UpstreamTls, client_config, server_name};
 
@@ -168,13 +168,30 @@ fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
     None
 }
 
+/// What a consistent-hashing upstream hashes for this request (once, before the first
+/// try); a cookie it had to create is remembered for the response.
+fn hash_key(dest: &Destination, ctx: &mut RequestContext, head: &UpstreamHead) -> Option<HashKey> {
+    let Destination::Balancer(balancer) = dest else {
+        return None;
+    };
+    let key = balancer.hash_key(&BalancerRequest {
+        client_ip: ctx.client_ip,
+        headers: &head.headers,
+        path: &head.path,
+        query: head.query.as_deref(),
+        captures: &ctx.captures,
+        consumer_id: ctx.consumer.as_ref().map(|c| c.id),
+    })?;
+    ctx.hash_cookie = key.cookie.clone();
+    Some(key)
+}
+
 async fn pick_peer(
     dest: &Destination,
-    ctx: &RequestContext,
-    head: &UpstreamHead,
+    hash: Option<&HashKey>,
     tried: &[Peer],
     default_port: u16,
-) -> Result<(Peer, HeaderValue), Failure> {
+) -> Result<(Peer, HeaderValue, Option<Lease>), Failure> {
     match dest {
         Destination::Ip(ip, port, host) => Ok((
             Peer {
@@ -183,6 +200,7 @@ async fn pick_peer(
                 target: None,
             },
             host.clone(),
+            None,
         )),
         Destination::Name(entry, port, host) => {
             let ip = entry
@@ -196,20 +214,12 @@ async fn pick_peer(
                     target: None,
                 },
                 host.clone(),
+                None,
             ))
         }
         Destination::Balancer(balancer) => {
             balancer.prepare().await;
-            let req = BalancerRequest {
-                client_ip: ctx.client_ip,
-                headers: &head.headers,
-                path: &head.path,
-                query: head.query.as_deref(),
-                captures: &ctx.captures,
-                consumer_id: ctx.consumer.as_ref().map(|c| c.id),
-                tried,
-            };
-            let peer = balancer.pick(&req).ok_or_else(|| {
+            let (peer, lease) = balancer.pick(hash, tried).ok_or_else(|| {
                 Failure::kong(503, "failure to get a peer from the ring-balancer")
             })?;
             let name = balancer
@@ -225,7 +235,7 @@ async fn pick_peer(
             };
             let value = HeaderValue::from_str(&host)
                 .map_err(|_| Failure::kong(500, "An unexpected error occurred"))?;
-            Ok((peer, value))
+            Ok((peer, value, Some(lease)))
         }
     }
 }
@@ -283,10 +293,11 @@ pub async fn call(
     let mut tried: Vec<Peer> = Vec::new();
     let mut sent_at: Option<Instant> = None;
     let mut last_failure = Failure::proxy(502);
+    let hash = hash_key(&dest, ctx, &head);
 
     loop {
-        let (peer, mut host_value) =
-            pick_peer(&dest, ctx, &head, &tried, default_port(svc)).await?;
+        let (peer, mut host_value, mut lease) =
+            pick_peer(&dest, hash.as_ref(), &tried, default_port(svc)).await?;
         if let Some(preserved) = &head.preserved_host {
             host_value = preserved.clone();
         }
@@ -321,7 +332,7 @@ pub async fn call(
                     _ => (Outcome::ConnectFailure, 502),
                 };
                 tracing::debug!(peer = %peer.addr, error = %e, "upstream connect failed");
-                report(&dest, &peer, outcome);
+                report(&mut lease, outcome);
                 ctx.tries.push(Try { peer, outcome });
                 tries_done += 1;
                 last_failure = Failure::proxy(status);
@@ -374,7 +385,8 @@ pub async fn call(
         match result {
             Ok(response) => {
                 let status = response.status().as_u16();
-                report(&dest, &peer, Outcome::Response(status));
+                report(&mut lease, Outcome::Response(status));
+                ctx.upstream_lease = lease;
                 ctx.tries.push(Try {
                     peer,
                     outcome: Outcome::Response(status),
@@ -422,7 +434,7 @@ pub async fn call(
                 if let SendError::Hyper(e) = &err {
                     tracing::debug!(peer = %peer.addr, error = %e, "upstream request failed");
                 }
-                report(&dest, &peer, outcome);
+                report(&mut lease, outcome);
                 ctx.tries.push(Try { peer, outcome });
                 tries_done += 1;
                 last_failure = Failure::proxy(status);
@@ -440,9 +452,10 @@ enum SendError {
     Timeout,
 }
 
-fn report(dest: &Destination, peer: &Peer, outcome: Outcome) {
-    if let Destination::Balancer(b) = dest {
-        b.report(peer, outcome);
+/// Passive health checks: how a try against a balanced peer ended.
+fn report(lease: &mut Option<Lease>, outcome: Outcome) {
+    if let Some(lease) = lease {
+        lease.report(outcome);
     }
 }
 

@@ -193,6 +193,13 @@ pub fn normalize_path(path: &str) -> Cow<'_, [u8]> {
     path::normalize(path)
 }
 
+/// nginx's `$uri`: every percent-escape decoded (reserved ones too), then dot segments
+/// removed and repeated slashes merged. What Kong hashes for an upstream's `hash_on: path`.
+pub fn decoded_uri(path: &str) -> Vec<u8> {
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    path::remove_dot_segments(&decoded)
+}
+
 impl Router {
     /// Compiles routes (each with its service, if any) into indexes. Routes with only stream
     /// protocols, and routes whose service is disabled, are left out. Errors name the route.

@@ -53,7 +53,7 @@ fn percent_decode_unreserved(path: &[u8]) -> Vec<u8> {
 }
 
 /// Removes dot segments (RFC 3986 §5.2.4, as Kong implements it) and merges repeated slashes.
-fn remove_dot_segments(mut input: &[u8]) -> Vec<u8> {
+pub(super) fn remove_dot_segments(mut input: &[u8]) -> Vec<u8> {
     // Each output segment is kept as a range into `out`, so that `..` can pop the last one.
     let mut out: Vec<u8> = Vec::with_capacity(input.len());
     let mut segment_starts: Vec<usize> = Vec::new();

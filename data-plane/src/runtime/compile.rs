@@ -90,7 +90,18 @@ pub(super) fn compile(
     for u in &config.upstreams {
         let targets = targets_by_upstream.remove(&u.id).unwrap_or_default();
         upstream_client_certs.insert(u.name.clone(), u.client_certificate.map(|c| c.id));
-        let balancer = UpstreamBalancer::new(Arc::new(u.clone()), &targets, env.dns());
+        // Like Kong's checker, an unusable probe TLS setup fails the probes, not the load.
+        let probe_tls = probe_tls(u, &certificates, env).unwrap_or_else(|e| {
+            tracing::warn!(upstream = %u.name, error = %e, "https health checks cannot verify");
+            None
+        });
+        let balancer = UpstreamBalancer::new(
+            Arc::new(u.clone()),
+            &targets,
+            env.dns(),
+            env.balancers().upstream(u.id),
+            probe_tls,
+        );
         upstreams.insert(u.name.clone(), Arc::new(balancer));
     }
 
@@ -156,6 +167,7 @@ pub(super) fn compile(
         registry: &env.plugins,
         state: &env.plugin_state,
         dns: env.dns(),
+        node_trust: env.node_trust(),
     };
     let plugins = match PluginChain::compile(&config, &chain_env) {
         Ok(p) => Some(p),
@@ -206,6 +218,7 @@ pub(super) fn compile(
                 upstreams,
                 tls_server: server_config(sni.clone()),
                 tls_variants: Default::default(),
+                tls_with_ca_names: Default::default(),
                 sni,
                 plugins,
                 consumers,
@@ -376,6 +389,46 @@ fn compile_service(
         write_timeout: Duration::from_millis(service.write_timeout),
         service,
     })
+}
+
+/// The TLS client of an upstream's `https` health probes: verification per
+/// `healthchecks.active.https_verify_certificate` against the node trust store, presenting
+/// the upstream's `client_certificate` (as Kong's checker does).
+fn probe_tls(
+    upstream: &common::model::Upstream,
+    certificates: &HashMap<Uuid, ParsedCertificate>,
+    env: &CompileEnv,
+) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if upstream.healthchecks.active.kind != "https" {
+        return Ok(None);
+    }
+    let verify = upstream.healthchecks.active.https_verify_certificate;
+    let (client_certificate, client_digest) = match upstream.client_certificate {
+        None => (None, Vec::new()),
+        Some(reference) => {
+            let cert = certificates
+                .get(&reference.id)
+                .ok_or_else(|| format!("references unknown client_certificate {}", reference.id))?;
+            (Some(cert.served.primary.clone()), cert.digest.clone())
+        }
+    };
+    let settings = UpstreamTls {
+        verify,
+        verify_depth: DEFAULT_VERIFY_DEPTH,
+        roots: env.node_trust().clone(),
+        client_certificate,
+        alpn_h2: false,
+    };
+    let key = TlsConfigKey {
+        verify,
+        depth: DEFAULT_VERIFY_DEPTH,
+        alpn_h2: false,
+        roots_digest: Vec::new(),
+        client_digest,
+    };
+    env.client_config(key, &settings)
+        .map(Some)
+        .map_err(|e| format!("health check TLS: {e}"))
 }
 
 fn service_tls(

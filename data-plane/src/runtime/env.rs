@@ -1,5 +1,7 @@
-//! State shared by every compilation in one process: the DNS cache, the node trust store,
-//! the built-in default certificate, and interned upstream TLS client configurations
+//! State shared by every compilation in one process: the DNS cache, the balancer registry
+//! (health and load state kept across configurations, active health checkers), the node
+//! trust store, the built-in default certificate, and interned upstream TLS client
+//! configurations
 //! (so consecutive runtimes reuse the same `Arc<ClientConfig>`, which keeps pooled
 //! upstream connections and TLS sessions usable across configuration swaps).
 
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::balancer::Dns;
+use crate::balancer::{BalancerRegistry, Dns};
 use crate::plugins::PluginRegistry;
 use crate::plugins::state::NodeState;
 use crate::tls::client::{UpstreamTls, client_config, node_trust_store};
@@ -45,6 +47,8 @@ pub(super) struct TlsConfigKey {
 
 pub struct CompileEnv {
     pub(crate) dns: Arc<Dns>,
+    /// Balancer state kept across configurations (health, in-flight counts, probes).
+    pub(crate) balancers: BalancerRegistry,
     pub(crate) node_trust: Arc<RootCertStore>,
     pub(crate) default_certificate: Arc<ServedCertificate>,
     tls_configs: Mutex<HashMap<TlsConfigKey, Weak<ClientConfig>>>,
@@ -70,6 +74,7 @@ impl CompileEnv {
             builtin_default_certificate().map_err(|e| format!("default certificate: {e}"))?;
         Ok(CompileEnv {
             dns,
+            balancers: BalancerRegistry::new(),
             node_trust: Arc::new(node_trust),
             default_certificate,
             tls_configs: Mutex::new(HashMap::new()),
@@ -90,6 +95,10 @@ impl CompileEnv {
 
     pub fn dns(&self) -> &Arc<Dns> {
         &self.dns
+    }
+
+    pub fn balancers(&self) -> &BalancerRegistry {
+        &self.balancers
     }
 
     pub fn node_trust(&self) -> &Arc<RootCertStore> {

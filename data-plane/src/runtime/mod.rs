@@ -108,6 +108,10 @@ pub struct ServiceRuntime {
     pub write_timeout: Duration,
 }
 
+/// TLS server configurations by (session reuse disabled, CA names of the request).
+pub(crate) type TlsWithCaNames =
+    std::sync::Mutex<HashMap<(bool, Vec<Vec<u8>>), Arc<rustls::ServerConfig>>>;
+
 /// An immutable, compiled configuration.
 pub struct Runtime {
     pub(crate) router: Router,
@@ -117,6 +121,10 @@ pub struct Runtime {
     /// Server configurations for connections whose certificate phase asked for a client
     /// certificate and/or no session reuse, built on first use.
     pub(crate) tls_variants: [OnceLock<Arc<rustls::ServerConfig>>; 3],
+    /// Server configurations whose client-certificate request lists CA names (mtls-auth's
+    /// `send_ca_dn`), by (session reuse disabled, names): few distinct sets per
+    /// configuration, built on first use.
+    pub(crate) tls_with_ca_names: TlsWithCaNames,
     pub(crate) sni: Arc<SniResolver>,
     pub(crate) plugins: PluginChain,
     pub(crate) consumers: HashMap<Uuid, Arc<Consumer>>,
@@ -213,6 +221,22 @@ impl Runtime {
             return self.tls_server.clone();
         }
         let decisions = self.plugins.certificate(sni);
+        if decisions.request_client_certificate && !decisions.client_ca_names.is_empty() {
+            let key = (
+                decisions.disable_session_reuse,
+                decisions.client_ca_names.clone(),
+            );
+            let mut cache = match self.tls_with_ca_names.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            return cache
+                .entry(key)
+                .or_insert_with(|| {
+                    crate::tls::server::server_config_with(self.sni.clone(), decisions)
+                })
+                .clone();
+        }
         let slot = match (
             decisions.request_client_certificate,
             decisions.disable_session_reuse,
@@ -269,8 +293,12 @@ impl RuntimeHandle {
     }
 
     /// Publishes `runtime` atomically and marks the node ready. Returns the previous one.
+    /// Active health checks follow: they start for the upstreams of `runtime` that ask for
+    /// them and stop for upstreams it no longer has.
     pub fn swap(&self, runtime: Runtime) -> Arc<Runtime> {
-        let old = self.inner.current.swap(Arc::new(runtime));
+        let runtime = Arc::new(runtime);
+        self.inner.env.balancers.publish(runtime.upstreams());
+        let old = self.inner.current.swap(runtime);
         self.inner.ready.store(true, Ordering::Release);
         tracing::info!(hash = %self.inner.current.load().config_hash, "configuration published");
         old

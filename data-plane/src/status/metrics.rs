@@ -361,17 +361,20 @@ impl Metrics {
             })
             .set(i64::try_from(snap.total_requests).unwrap_or(i64::MAX));
         self.target_health.clear();
+        // Like Kong's exporter: every address gets one series per state, 1 for its state.
         for balancer in runtime.upstreams() {
             for health in balancer.health() {
-                self.target_health
-                    .get_or_create(&TargetHealthLabels {
-                        upstream: balancer.upstream().name.clone(),
-                        target: health.target,
-                        address: health.address,
-                        state: health.state,
-                        subsystem: "http",
-                    })
-                    .set(1);
+                for state in TARGET_STATES {
+                    self.target_health
+                        .get_or_create(&TargetHealthLabels {
+                            upstream: balancer.upstream().name.clone(),
+                            target: health.target.clone(),
+                            address: health.address.clone(),
+                            state,
+                            subsystem: "http",
+                        })
+                        .set(i64::from(state == health.state));
+                }
             }
         }
         self.config_hash.set(hash_to_number(runtime.config_hash()));
@@ -382,6 +385,9 @@ impl Metrics {
         out
     }
 }
+
+/// The states of `kong_upstream_target_health`, in Kong's order.
+const TARGET_STATES: [&str; 4] = ["healthchecks_off", "healthy", "unhealthy", "dns_error"];
 
 /// Kong's numeric form of the configuration hash (the hex value as a float).
 fn hash_to_number(hash: &str) -> f64 {

@@ -16,8 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::cluster_tls::{MtlsMode, explain_error};
 use common::convert::grpc::{CpStream, DEFAULT_MAX_MESSAGE_SIZE, open_sync};
+use common::convert::parts::{Assembled, Assembler};
 use common::convert::{
-    Ack, CpMessage, DpMessage, Heartbeat, Hello, Nack, NackReason, PluginInfo, ServedConfig,
+    Ack, CAPABILITY_SNAPSHOT_PARTS, CpMessage, DpMessage, Heartbeat, Hello, Nack, NackReason,
+    PluginInfo, ServedConfig,
 };
 use common::snapshot::{EncodedSnapshot, SUPPORTED_FORMATS};
 use futures_util::StreamExt;
@@ -75,6 +77,9 @@ pub struct SyncClientSettings {
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
     pub max_message_size: usize,
+    /// Largest snapshot payload accepted (`--cluster-max-payload`); a snapshot sent in parts
+    /// is refused at its first part when it announces more.
+    pub max_payload: u64,
 }
 
 impl SyncClientSettings {
@@ -96,6 +101,7 @@ impl SyncClientSettings {
             heartbeat_interval: Duration::from_secs(30),
             heartbeat_timeout: Duration::from_secs(45),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_payload: super::apply::DEFAULT_MAX_PAYLOAD,
         }
     }
 }
@@ -292,7 +298,7 @@ impl SyncClient {
             labels: s.node.labels.clone(),
             plugins: s.node.plugins.clone(),
             serving: self.state.serving(),
-            capabilities: Vec::new(),
+            capabilities: vec![CAPABILITY_SNAPSHOT_PARTS.to_owned()],
             snapshot_formats: SUPPORTED_FORMATS.to_vec(),
         });
         if tx.send(hello).await.is_err() {
@@ -343,6 +349,7 @@ impl SyncClient {
     ) -> String {
         let mut heartbeat = tokio::time::interval_at(Instant::now() + interval, interval);
         let mut last_seen = Instant::now();
+        let mut assembler = Assembler::new(self.settings.max_payload);
         loop {
             tokio::select! {
                 message = inbound.next() => {
@@ -351,6 +358,16 @@ impl SyncClient {
                         None => return "the control plane closed the stream".into(),
                         Some(Err(e)) => return explain_error(&e),
                         Some(Ok(CpMessage::Snapshot(snapshot))) => self.apply(snapshot).await,
+                        Some(Ok(CpMessage::SnapshotHead { snapshot, payload_size })) => {
+                            match assembler.head(snapshot, payload_size) {
+                                Ok(step) => self.assembled(step).await,
+                                Err(e) => return format!("protocol error: {e}"),
+                            }
+                        }
+                        Some(Ok(CpMessage::SnapshotPart(data))) => match assembler.part(data) {
+                            Ok(step) => self.assembled(step).await,
+                            Err(e) => return format!("protocol error: {e}"),
+                        },
                         Some(Ok(CpMessage::Delta(delta))) => Some(DpMessage::Nack(Nack {
                             version: delta.update.version,
                             hash: delta.update.hash,
@@ -389,6 +406,39 @@ impl SyncClient {
         }
     }
 
+    /// What to do once a message of a snapshot sent in parts was taken in.
+    async fn assembled(&self, step: Assembled) -> Option<DpMessage> {
+        match step {
+            Assembled::Incomplete => None,
+            Assembled::Complete(snapshot) => self.apply(snapshot).await,
+            Assembled::Refused(head, error) => {
+                Some(self.refuse(head.version, head.hash, NackReason::Decode, error))
+            }
+        }
+    }
+
+    fn refuse(
+        &self,
+        version: u64,
+        hash: common::snapshot::ConfigHash,
+        reason: NackReason,
+        error: String,
+    ) -> DpMessage {
+        tracing::warn!(
+            config_version = version,
+            %hash,
+            reason = reason.as_str(),
+            "refused configuration; still serving the previous one: {error}"
+        );
+        self.state.set_error(error.clone());
+        DpMessage::Nack(Nack {
+            version,
+            hash,
+            reason,
+            error,
+        })
+    }
+
     /// Applies a snapshot and says what to answer.
     async fn apply(&self, snapshot: EncodedSnapshot) -> Option<DpMessage> {
         let (version, hash) = (snapshot.version, snapshot.hash);
@@ -397,20 +447,7 @@ impl SyncClient {
             // Same content (perhaps under a newer version): nothing to rebuild.
             self.state.set_serving(Some(ServedConfig { version, hash }));
         } else if let Err(e) = self.applier.apply(snapshot).await {
-            tracing::warn!(
-                config_version = version,
-                %hash,
-                reason = e.reason.as_str(),
-                "refused configuration; still serving the previous one: {}",
-                e.message
-            );
-            self.state.set_error(e.message.clone());
-            return Some(DpMessage::Nack(Nack {
-                version,
-                hash,
-                reason: e.reason,
-                error: e.message,
-            }));
+            return Some(self.refuse(version, hash, e.reason, e.message));
         } else {
             self.state.set_serving(Some(ServedConfig { version, hash }));
             self.state.applied(started.elapsed());

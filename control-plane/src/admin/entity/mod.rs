@@ -148,7 +148,7 @@ pub async fn entity(ctx: &Ctx, kind: EntityKind) -> Result<Reply, ApiError> {
         },
         Method::PUT => {
             let input = ctx.input(kind)?;
-            put(&ctx.state, kind, input, &key, found.as_ref()).await
+            put(&ctx.state, kind, input, &key, found.as_ref(), None).await
         }
         Method::PATCH => {
             let existing = found.ok_or_else(|| not_found(kind, &key))?;
@@ -177,13 +177,24 @@ pub fn patch_input(
     }
 }
 
-/// PUT: creates or replaces the entity `key` names, with the key from the URL.
+/// How often a PUT by endpoint key that lost a creation race looks again (see [`put`]).
+const PUT_RACE_RETRIES: usize = 3;
+
+/// PUT: creates or replaces the entity `key` names, with the key from the URL. `scope` is
+/// the lookup scope `existing` was found with.
+///
+/// A PUT by id is one `INSERT .. ON CONFLICT (id)`, so concurrent ones cannot collide. A
+/// PUT by endpoint key that found nothing creates the entity with a fresh id; when another
+/// request created it in between, the database refuses the second row (unique violation on
+/// the key). Kong's `upsert_by_<key>` replaces in that case (`ON CONFLICT (name) DO
+/// UPDATE`), so the PUT looks the entity up again and replaces it rather than answering 409.
 pub async fn put(
     state: &AdminState,
     kind: EntityKind,
     mut input: serde_json::Map<String, Value>,
     key: &UrlKey,
     existing: Option<&Entity>,
+    scope: Option<Scope>,
 ) -> Result<Reply, ApiError> {
     match key {
         UrlKey::Id(id) => bind_url_key(&mut input, "id", Value::String(id.to_string()))?,
@@ -191,6 +202,27 @@ pub async fn put(
             bind_url_key(&mut input, field, Value::String(value.clone()))?
         }
     }
-    let entity = write::write(state, kind, input, Mode::Upsert(existing)).await?;
-    Ok(Reply::ok(entity))
+    let mut existing = existing.cloned();
+    let mut retries = PUT_RACE_RETRIES;
+    loop {
+        let result =
+            write::write(state, kind, input.clone(), Mode::Upsert(existing.as_ref())).await;
+        match result {
+            Err(ApiError::UniqueViolation { fields })
+                if retries > 0 && existing.is_none() && lost_creation_race(key, &fields) =>
+            {
+                retries -= 1;
+                existing = lookup::find(state, kind, key, scope).await?;
+                if existing.is_none() {
+                    return Err(ApiError::UniqueViolation { fields });
+                }
+            }
+            result => return result.map(Reply::ok),
+        }
+    }
+}
+
+/// Whether a unique violation is on the endpoint key the PUT's URL names.
+fn lost_creation_race(key: &UrlKey, fields: &serde_json::Map<String, Value>) -> bool {
+    matches!(key, UrlKey::Field(field, _) if fields.contains_key(*field))
 }
