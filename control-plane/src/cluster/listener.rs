@@ -58,6 +58,11 @@ fn tls_incoming(
                     continue;
                 }
             };
+            // Without it, the last segment of a snapshot waits for the data plane's delayed
+            // ACK (Nagle's algorithm): ~40 ms added to every configuration change.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(peer = %peer, "cannot set TCP_NODELAY: {e}");
+            }
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

@@ -109,6 +109,8 @@ impl RuntimeApplier {
                 ),
             });
         }
+        let started = std::time::Instant::now();
+        let version = snapshot.version;
         let snapshot = Arc::new(snapshot);
         let (runtime, for_compile) = (self.runtime.clone(), snapshot.clone());
         let compiled = tokio::task::spawn_blocking(move || compile(&runtime, &for_compile))
@@ -118,12 +120,21 @@ impl RuntimeApplier {
                 message: format!("the compile task failed: {e}"),
             })??;
         self.runtime.swap(compiled);
+        tracing::debug!(
+            config_version = version,
+            compile_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "serving the new configuration"
+        );
         if let Some(cache) = self.cache.clone() {
             // Serving already uses the new configuration; a failure here only costs the
             // restart-without-control-plane guarantee, so it is logged, not NACKed.
             let stored = tokio::task::spawn_blocking(move || cache.store(&snapshot)).await;
             match stored {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => tracing::debug!(
+                    config_version = version,
+                    total_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "persisted the configuration"
+                ),
                 Ok(Err(e)) => tracing::error!("cannot persist the configuration: {e}"),
                 Err(e) => tracing::error!("cannot persist the configuration: {e}"),
             }
