@@ -60,6 +60,18 @@ async fn dp_metrics(dp: &DataPlane) -> String {
     client::send(dp.status, req).await.unwrap().text()
 }
 
+/// Stops a data plane with SIGTERM; returns its prefix (cache and node id) for a restart.
+fn stop_dp(dp: DataPlane) -> tempfile::TempDir {
+    let DataPlane {
+        mut process,
+        prefix,
+        ..
+    } = dp;
+    process.terminate();
+    assert!(process.wait_exit(Duration::from_secs(10)).is_some());
+    prefix
+}
+
 async fn until_ready(dp: &DataPlane) {
     eventually(DEADLINE, "the data plane to be ready", || async move {
         (dp.ready_status().await == Some(200)).then_some(())
@@ -258,13 +270,7 @@ async fn a_data_plane_restarted_while_the_control_plane_is_down_serves_its_cache
     let cluster = cp.cluster;
     drop(cp);
 
-    let DataPlane {
-        mut process,
-        prefix,
-        ..
-    } = dp;
-    process.terminate();
-    assert!(process.wait_exit(Duration::from_secs(10)).is_some());
+    let prefix = stop_dp(dp);
     let prefix_arg = prefix.path().display().to_string();
     let started = Instant::now();
     let dp = start_dp(args.clone(), &["--prefix", &prefix_arg]).await;
@@ -295,13 +301,7 @@ async fn a_damaged_cache_is_ignored_and_the_data_plane_waits_for_the_control_pla
     until_status(&dp, "/r", 200, "the route served").await;
     let HybridCp { cp, cluster } = cp;
     drop(cp);
-    let DataPlane {
-        mut process,
-        prefix,
-        ..
-    } = dp;
-    process.terminate();
-    assert!(process.wait_exit(Duration::from_secs(10)).is_some());
+    let prefix = stop_dp(dp);
 
     let cache = prefix.path().join("config.cache");
     let bytes = std::fs::read(&cache).unwrap();
