@@ -52,6 +52,33 @@ pub fn set_consumer(
     set_consumer_with(kong, consumer, credential, &headers);
 }
 
+/// Authenticates as consumer `consumer_id` through the credential `id`, reported upstream as
+/// `identifier`: the common end of basic-auth, hmac-auth and jwt.
+pub fn set_credential(
+    kong: &mut Kong<'_>,
+    id: uuid::Uuid,
+    consumer_id: uuid::Uuid,
+    identifier: &str,
+) {
+    let consumer = kong.client().load_consumer(&consumer_id);
+    let credential = Credential {
+        id,
+        consumer_id: Some(consumer_id),
+        identifier: Some(Arc::from(identifier)),
+    };
+    set_consumer(kong, consumer, Some(credential));
+}
+
+/// Whether an authentication plugin lets a CORS preflight (`OPTIONS`) through unchecked
+/// (Kong's `run_on_preflight = false`).
+pub fn skips_preflight(kong: &mut Kong<'_>, run_on_preflight: bool) -> bool {
+    !run_on_preflight
+        && kong
+            .request()
+            .method()
+            .is_some_and(|m| m == http::Method::OPTIONS)
+}
+
 /// [`set_consumer`] with the headers computed beforehand.
 pub fn set_consumer_with(
     kong: &mut Kong<'_>,

@@ -13,7 +13,7 @@ use http::header::WWW_AUTHENTICATE;
 use serde::Deserialize;
 
 use super::auth::{self, Authenticate};
-use super::credentials::{Credential, Index};
+use super::credentials::Index;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -99,13 +99,12 @@ impl Authenticate for BasicAuth {
         if self.config.hide_credentials {
             let _ = kong.service_request().clear_header(header_name);
         }
-        let consumer = kong.client().load_consumer(&credential.consumer.id);
-        let identity = Credential {
-            id: credential.id,
-            consumer_id: Some(credential.consumer.id),
-            identifier: Some(Arc::from(credential.username.as_str())),
-        };
-        auth::set_consumer(kong, consumer, Some(identity));
+        auth::set_credential(
+            kong,
+            credential.id,
+            credential.consumer.id,
+            &credential.username,
+        );
         Ok(())
     }
 }

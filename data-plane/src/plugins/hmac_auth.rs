@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::auth::{self, Authenticate};
-use super::credentials::{Credential, Index};
+use super::credentials::Index;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -209,13 +209,12 @@ impl Authenticate for HmacAuth {
         if self.config.validate_request_body && !Self::body_ok(kong).await {
             return Err(self.unauthorized(NOT_SAME));
         }
-        let consumer = kong.client().load_consumer(&credential.consumer.id);
-        let identity = Credential {
-            id: credential.id,
-            consumer_id: Some(credential.consumer.id),
-            identifier: Some(Arc::from(credential.username.as_str())),
-        };
-        auth::set_consumer(kong, consumer, Some(identity));
+        auth::set_credential(
+            kong,
+            credential.id,
+            credential.consumer.id,
+            &credential.username,
+        );
         Ok(())
     }
 }

@@ -153,12 +153,7 @@ impl Authenticate for KeyAuth {
 #[async_trait]
 impl Plugin for KeyAuth {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
-        if !self.config.run_on_preflight
-            && kong
-                .request()
-                .method()
-                .is_some_and(|m| m == http::Method::OPTIONS)
-        {
+        if auth::skips_preflight(kong, self.config.run_on_preflight) {
             return Flow::Continue;
         }
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await

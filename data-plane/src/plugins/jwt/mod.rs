@@ -228,12 +228,7 @@ pub struct AuthenticatedJwtToken(pub String);
 #[async_trait]
 impl Plugin for Jwt {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
-        if !self.config.run_on_preflight
-            && kong
-                .request()
-                .method()
-                .is_some_and(|m| m == http::Method::OPTIONS)
-        {
+        if auth::skips_preflight(kong, self.config.run_on_preflight) {
             return Flow::Continue;
         }
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
