@@ -20,6 +20,9 @@ use crate::plugins::pdk::response::ResponseHead;
 #[derive(Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The peer's address (IPv4-mapped IPv6 as IPv4) as a header value, formatted once per
+    /// connection for `X-Real-IP` and `X-Forwarded-For`.
+    pub peer_ip: http::HeaderValue,
     pub local: SocketAddr,
     /// `https` when the connection is TLS.
     pub tls: bool,

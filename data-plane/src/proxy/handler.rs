@@ -512,9 +512,13 @@ async fn process(
     if facts.te_trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }
-    let client_ip = ip_header(ctx.client_ip);
+    let client_ip = if ctx.client_ip == peer_ip {
+        ctx.conn.peer_ip.clone()
+    } else {
+        h::ip_value(ctx.client_ip)
+    };
     let xff = match &client_xff {
-        Some(prev) => h::append_token(Some(prev), &peer_ip.to_string()),
+        Some(prev) => h::append_token(Some(prev), ctx.conn.peer_ip.to_str().unwrap_or("")),
         None => client_ip.clone(),
     };
     headers.insert(h::X_REAL_IP.clone(), client_ip);
@@ -623,18 +627,6 @@ async fn process(
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
     let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
-}
-
-/// An IP address as a header value, formatted without a heap-allocated `String`.
-fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
-    use std::io::Write;
-    let mut buf = [0u8; 64];
-    let len = {
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cursor, "{ip}");
-        usize::try_from(cursor.position()).unwrap_or(0)
-    };
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 fn set_or_remove(headers: &mut HeaderMap, name: &http::HeaderName, value: Option<HeaderValue>) {

@@ -96,25 +96,46 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
+/// Which of `names` the message carries, as bits in `names` order. One pass over the
+/// message's own names (usually a handful, none of them hop-by-hop but `Host`) is cheaper
+/// than a hash lookup for every candidate.
+fn present(headers: &HeaderMap, names: &[&HeaderName]) -> u32 {
+    let mut found = 0;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            found |= 1 << i;
+        }
+    }
+    found
+}
+
 /// Removes hop-by-hop request headers (what nginx's proxy module and Kong's access phase
 /// drop or replace), keeping `Upgrade` for WebSocket upgrades.
 pub fn strip_request_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
-    for name in connection_listed(headers) {
-        if name == UPGRADE && upgrading {
-            continue;
+    let names: [&HeaderName; 9] = [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRANSFER_ENCODING,
+        &EXPECT,
+        &HOST,
+        &UPGRADE,
+    ];
+    let found = present(headers, &names);
+    if found & 1 != 0 {
+        for name in connection_listed(headers) {
+            if name == UPGRADE && upgrading {
+                continue;
+            }
+            headers.remove(&name);
         }
-        headers.remove(&name);
     }
-    headers.remove(CONNECTION);
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(TE);
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(EXPECT);
-    headers.remove(HOST);
-    if !upgrading {
-        headers.remove(UPGRADE);
+    for (i, name) in names.iter().enumerate() {
+        if found & (1 << i) != 0 && !(upgrading && **name == UPGRADE) {
+            headers.remove(*name);
+        }
     }
 }
 
@@ -124,22 +145,33 @@ pub fn strip_response_hop_by_hop(
     upgraded: bool,
     client_te_trailers: bool,
 ) {
-    for name in connection_listed(headers) {
-        if name == UPGRADE {
-            continue;
+    let names: [&HeaderName; 6] = [
+        &CONNECTION,
+        &UPGRADE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        // hyper frames the body itself (chunked for HTTP/1.1 when the length is unknown).
+        &TRANSFER_ENCODING,
+        &TRAILER,
+    ];
+    let found = present(headers, &names);
+    if found & 1 != 0 {
+        for name in connection_listed(headers) {
+            if name == UPGRADE {
+                continue;
+            }
+            headers.remove(&name);
         }
-        headers.remove(&name);
     }
-    if !upgraded {
-        headers.remove(CONNECTION);
-        headers.remove(UPGRADE);
-    }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    // hyper frames the body itself (chunked for HTTP/1.1 when the length is unknown).
-    headers.remove(TRANSFER_ENCODING);
-    if !client_te_trailers {
-        headers.remove(TRAILER);
+    for (i, name) in names.iter().enumerate() {
+        let keep = match i {
+            0 | 1 => upgraded,
+            5 => client_te_trailers,
+            _ => false,
+        };
+        if found & (1 << i) != 0 && !keep {
+            headers.remove(*name);
+        }
     }
 }
 
@@ -197,6 +229,18 @@ pub fn add_generated_headers(
     {
         headers.insert(X_KONG_REQUEST_ID.clone(), v);
     }
+}
+
+/// An IP address as a header value, formatted without a heap-allocated `String`.
+pub fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        usize::try_from(cursor.position()).unwrap_or(0)
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// `Content-Length` of a buffered body.

@@ -122,6 +122,7 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
         };
         let info = Arc::new(ConnInfo {
             peer,
+            peer_ip: peer_ip_value(peer),
             local,
             tls: false,
             sni: None,
@@ -200,6 +201,7 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                 .and_then(|s| s.suite().as_str());
             let info = Arc::new(ConnInfo {
                 peer,
+                peer_ip: peer_ip_value(peer),
                 local,
                 tls: true,
                 sni,
@@ -211,6 +213,10 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
             serve_connection(stream, info, &shared, builder, conn_drain);
         });
     }
+}
+
+fn peer_ip_value(peer: SocketAddr) -> http::HeaderValue {
+    super::headers::ip_value(super::settings::canonical_ip(peer.ip()))
 }
 
 fn prepare(stream: &TcpStream) -> Option<SocketAddr> {

@@ -80,7 +80,8 @@ impl Failure {
 
 enum Destination {
     Balancer(Arc<UpstreamBalancer>),
-    Ip(IpAddr, u16, HeaderValue),
+    /// An address, its text and the `Host` to send.
+    Ip(IpAddr, Arc<str>, u16, HeaderValue),
     Name(Arc<crate::balancer::HostEntry>, u16, HeaderValue),
 }
 
@@ -95,7 +96,7 @@ fn destination(
             .map_err(|_| Failure::kong(500, "An unexpected error occurred"))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         return Ok(match bare.parse::<IpAddr>() {
-            Ok(ip) => Destination::Ip(ip, *port, host_header),
+            Ok(ip) => Destination::Ip(ip, Arc::from(ip.to_string()), *port, host_header),
             Err(_) => Destination::Name(shared.runtime.env().dns().host(host), *port, host_header),
         });
     }
@@ -111,7 +112,9 @@ fn destination(
     let port = svc.service.port;
     Ok(match &svc.target {
         ServiceTarget::Upstream(b) => Destination::Balancer(b.clone()),
-        ServiceTarget::Ip(ip) => Destination::Ip(*ip, port, svc.host_header.clone()),
+        ServiceTarget::Ip(ip, text) => {
+            Destination::Ip(*ip, text.clone(), port, svc.host_header.clone())
+        }
         ServiceTarget::Name(entry) => {
             Destination::Name(entry.clone(), port, svc.host_header.clone())
         }
@@ -193,10 +196,10 @@ async fn pick_peer(
     default_port: u16,
 ) -> Result<(Peer, HeaderValue, Option<Lease>), Failure> {
     match dest {
-        Destination::Ip(ip, port, host) => Ok((
+        Destination::Ip(ip, text, port, host) => Ok((
             Peer {
                 addr: (*ip, *port).into(),
-                hostname: Arc::from(ip.to_string()),
+                hostname: text.clone(),
                 target: None,
             },
             host.clone(),

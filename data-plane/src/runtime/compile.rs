@@ -354,7 +354,7 @@ fn compile_service(
     } else {
         let bare = service.host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
-            Ok(ip) => ServiceTarget::Ip(ip),
+            Ok(ip) => ServiceTarget::Ip(ip, Arc::from(ip.to_string())),
             Err(_) => ServiceTarget::Name(env.dns().host(&service.host)),
         }
     };

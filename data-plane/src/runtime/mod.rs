@@ -86,8 +86,8 @@ impl std::error::Error for CompileError {}
 pub enum ServiceTarget {
     /// `service.host` names an upstream entity: balance over its targets.
     Upstream(Arc<UpstreamBalancer>),
-    /// An IP address literal.
-    Ip(IpAddr),
+    /// An IP address literal, and its text (the peer's hostname in logs).
+    Ip(IpAddr, Arc<str>),
     /// A hostname, resolved through DNS with TTLs.
     Name(Arc<HostEntry>),
 }
