@@ -30,6 +30,12 @@ const MAX_HEADER_LINE: usize = 8192;
 const MAX_HEADERS_TOTAL: usize = 4 * 8192;
 const MAX_REQUEST_TARGET: usize = 8192;
 
+/// Headers the proxy adds to a request going upstream (`Connection`, `TE`, `Host`,
+/// `X-Real-IP`, six `X-Forwarded-*`, `Via`, `X-Kong-Request-Id`) and to a proxied response
+/// (three latency/status headers, `Via`, `Server`, `X-Kong-Request-Id`).
+const UPSTREAM_HEADERS_ADDED: usize = 12;
+const RESPONSE_HEADERS_ADDED: usize = 6;
+
 /// What later phases need to know about the request after its headers moved upstream.
 struct RequestFacts {
     version: Version,
@@ -212,6 +218,19 @@ fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> {
     }
 }
 
+/// `X-Forwarded-Host` from the client's host: without its port, lower-cased (the client's
+/// own value when it already is), empty without a host.
+fn forwarded_host(value: Option<&HeaderValue>, host: Option<&str>) -> Option<HeaderValue> {
+    let bare = host.map_or("", strip_port);
+    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        return HeaderValue::from_str(&bare.to_ascii_lowercase()).ok();
+    }
+    match (value, host) {
+        (Some(value), Some(host)) if bare.len() == host.len() => Some(value.clone()),
+        _ => HeaderValue::from_str(bare).ok(),
+    }
+}
+
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
@@ -327,9 +346,6 @@ async fn process(
 
     // X-Forwarded-* values (Kong's access phase): a trusted peer's own values are kept.
     let trusted = ctx.trusted;
-    let host_no_port = host
-        .map(|h| strip_port(h).to_ascii_lowercase())
-        .unwrap_or_default();
     let scheme_text = if ctx.conn.tls { "https" } else { "http" };
     let client = |name: &http::HeaderName| {
         if trusted {
@@ -341,15 +357,9 @@ async fn process(
     let forwarded_proto =
         client(&h::X_FORWARDED_PROTO).unwrap_or_else(|| HeaderValue::from_static(scheme_text));
     let forwarded_host =
-        client(&h::X_FORWARDED_HOST).or_else(|| HeaderValue::from_str(&host_no_port).ok());
-    let local_port = ctx.conn.local.port();
-    let announced_port = settings
-        .port_maps
-        .get(&local_port)
-        .copied()
-        .unwrap_or(local_port);
+        client(&h::X_FORWARDED_HOST).or_else(|| forwarded_host(host_value.as_ref(), host));
     let forwarded_port =
-        client(&h::X_FORWARDED_PORT).unwrap_or_else(|| HeaderValue::from(announced_port));
+        client(&h::X_FORWARDED_PORT).unwrap_or_else(|| ctx.conn.forwarded_port.clone());
     let forwarded_path =
         client(&h::X_FORWARDED_PATH).or_else(|| HeaderValue::from_str(parts.uri.path()).ok());
     let forwarded_prefix = client(&h::X_FORWARDED_PREFIX).or_else(|| {
@@ -482,12 +492,19 @@ async fn process(
     if let Some(path) = ctx.upstream_path.take() {
         upstream_path = path;
     }
-    let query = match ctx.upstream_query.take() {
+    let query_override = ctx.upstream_query.take();
+    let client_query = query_override.is_none();
+    let query = match query_override {
         Some(q) if q.is_empty() => None,
         Some(q) => Some(q),
         None => parts.uri.query().map(str::to_string),
     };
-    let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
+    let path_and_query = match parts.uri.path_and_query() {
+        // Usually the path goes upstream as the client sent it: reuse the parsed value.
+        Some(pq) if client_query && pq.path() == upstream_path => Some(pq.clone()),
+        _ => upstream_path_and_query(&upstream_path, query.as_deref()),
+    };
+    let Some(path_and_query) = path_and_query else {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
     };
     if !plugins.is_empty() {
@@ -495,6 +512,8 @@ async fn process(
     }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
+    // Room for the headers added below (and `Host`), so the map grows at most once.
+    headers.reserve(UPSTREAM_HEADERS_ADDED);
     let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
     let client_via = headers.get(http::header::VIA).cloned();
     h::strip_request_hop_by_hop(&mut headers, upgrading);
@@ -530,12 +549,10 @@ async fn process(
     set_or_remove(&mut headers, &h::X_FORWARDED_PREFIX, forwarded_prefix);
     headers.insert(
         http::header::VIA,
-        h::append_token(client_via.as_ref(), h::via_token(parts.version)),
+        h::append_static_token(client_via.as_ref(), h::via_token(parts.version)),
     );
-    if settings.upstream_request_id
-        && let Ok(v) = HeaderValue::from_str(ctx.id.as_str())
-    {
-        headers.insert(h::X_KONG_REQUEST_ID.clone(), v);
+    if settings.upstream_request_id {
+        headers.insert(h::X_KONG_REQUEST_ID.clone(), ctx.id_value());
     }
 
     // The request body: buffered (replayable) when the route asks for it.
@@ -624,6 +641,7 @@ async fn process(
         }
     }
     h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
+    resp_parts.headers.reserve(RESPONSE_HEADERS_ADDED);
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
     let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
@@ -657,7 +675,7 @@ fn finish_headers(
     {
         crate::balancer::set_hash_cookie(&mut parts.headers, cookie);
     }
-    let request_id = enabled.request_id.then(|| ctx.id.as_str());
+    let request_id = enabled.request_id.then(|| ctx.id_value());
     if ctx.source == ResponseSource::Upstream {
         let via = enabled.via.then(|| {
             if ctx

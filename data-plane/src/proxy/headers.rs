@@ -41,6 +41,15 @@ pub fn via_token(version: Version) -> &'static str {
     }
 }
 
+/// Appends a static `token` (a `Via` token) to an existing comma-separated header value,
+/// or starts one without copying it.
+pub fn append_static_token(existing: Option<&HeaderValue>, token: &'static str) -> HeaderValue {
+    match existing {
+        Some(prev) if !prev.is_empty() => append_token(existing, token),
+        _ => HeaderValue::from_static(token),
+    }
+}
+
 /// Appends `token` to an existing comma-separated header value, or starts one.
 pub fn append_token(existing: Option<&HeaderValue>, token: &str) -> HeaderValue {
     match existing.map(HeaderValue::as_bytes) {
@@ -63,10 +72,14 @@ pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     for value in headers.get_all(CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',') {
-            let token = token.trim().to_ascii_lowercase();
-            if token.is_empty() || matches!(token.as_str(), "close" | "keep-alive") {
+            let token = token.trim();
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+            {
                 continue;
             }
+            // `from_bytes` lower-cases the name.
             if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
                 out.push(name);
             }
@@ -176,16 +189,16 @@ pub fn strip_response_hop_by_hop(
 }
 
 /// Kong's response headers for a proxied response (also 502/504 while proxying).
-pub struct ProxiedHeaders<'a> {
+pub struct ProxiedHeaders {
     pub via: Option<&'static str>,
     pub server: bool,
     pub upstream_latency: Option<u64>,
     pub proxy_latency: Option<u64>,
     pub upstream_status: Option<u16>,
-    pub request_id: Option<&'a str>,
+    pub request_id: Option<HeaderValue>,
 }
 
-pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
+pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
     if let Some(ms) = h.upstream_latency {
         headers.insert(X_KONG_UPSTREAM_LATENCY.clone(), HeaderValue::from(ms));
     }
@@ -193,7 +206,7 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
         headers.insert(X_KONG_PROXY_LATENCY.clone(), HeaderValue::from(ms));
     }
     if let Some(token) = h.via {
-        let via = append_token(headers.get(VIA), token);
+        let via = append_static_token(headers.get(VIA), token);
         headers.insert(VIA, via);
     }
     if h.server && !headers.contains_key(SERVER) {
@@ -202,10 +215,8 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
     if let Some(status) = h.upstream_status {
         headers.insert(X_KONG_UPSTREAM_STATUS.clone(), HeaderValue::from(status));
     }
-    if let Some(id) = h.request_id
-        && let Ok(v) = HeaderValue::from_str(id)
-    {
-        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    if let Some(id) = h.request_id {
+        headers.insert(X_KONG_REQUEST_ID.clone(), id);
     }
 }
 
@@ -214,7 +225,7 @@ pub fn add_generated_headers(
     headers: &mut HeaderMap,
     server: bool,
     response_latency: Option<u64>,
-    request_id: Option<&str>,
+    request_id: Option<HeaderValue>,
 ) {
     if let Some(ms) = response_latency {
         headers.insert(X_KONG_RESPONSE_LATENCY.clone(), HeaderValue::from(ms));
@@ -224,10 +235,8 @@ pub fn add_generated_headers(
     } else {
         headers.remove(SERVER);
     }
-    if let Some(id) = request_id
-        && let Ok(v) = HeaderValue::from_str(id)
-    {
-        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    if let Some(id) = request_id {
+        headers.insert(X_KONG_REQUEST_ID.clone(), id);
     }
 }
 

@@ -124,6 +124,7 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
             peer,
             peer_ip: peer_ip_value(peer),
             local,
+            forwarded_port: forwarded_port(&shared, local),
             tls: false,
             sni: None,
             client_certificates: None,
@@ -203,6 +204,7 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                 peer,
                 peer_ip: peer_ip_value(peer),
                 local,
+                forwarded_port: forwarded_port(&shared, local),
                 tls: true,
                 sni,
                 client_certificates,
@@ -217,6 +219,11 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
 
 fn peer_ip_value(peer: SocketAddr) -> http::HeaderValue {
     super::headers::ip_value(super::settings::canonical_ip(peer.ip()))
+}
+
+fn forwarded_port(shared: &Shared, local: SocketAddr) -> http::HeaderValue {
+    let port = local.port();
+    http::HeaderValue::from(shared.settings.port_maps.get(&port).copied().unwrap_or(port))
 }
 
 fn prepare(stream: &TcpStream) -> Option<SocketAddr> {

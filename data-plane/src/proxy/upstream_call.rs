@@ -325,7 +325,10 @@ pub async fn call(
             ctx.latencies.proxy = Some(ctx.elapsed_ms());
         }
         let started = *sent_at.get_or_insert_with(Instant::now);
-        tried.push(peer.clone());
+        if matches!(dest, Destination::Balancer(_)) {
+            // Balancers step over the peers a request already tried.
+            tried.push(peer.clone());
+        }
 
         let mut checkout = match shared.pool.checkout(key, &target).await {
             Ok(c) => c,
