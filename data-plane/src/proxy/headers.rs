@@ -70,6 +70,11 @@ pub fn append_token(existing: Option<&HeaderValue>, token: &str) -> HeaderValue 
 pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     let mut out = Vec::new();
     for value in headers.get_all(CONNECTION) {
+        let bytes = value.as_bytes();
+        if bytes.eq_ignore_ascii_case(b"keep-alive") || bytes.eq_ignore_ascii_case(b"close") {
+            // The usual values, listing nothing.
+            continue;
+        }
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',') {
             let token = token.trim();

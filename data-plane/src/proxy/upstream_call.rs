@@ -33,7 +33,7 @@ use crate::tls::client::{UpstreamTls, client_config, server_name};
 pub struct UpstreamHead {
     pub method: Method,
     pub path_and_query: PathAndQuery,
-    /// Request headers without `Host` (set per try).
+    /// Request headers; `Host` is set per try (HTTP/1.1).
     pub headers: HeaderMap,
     /// `preserve_host`: the client's Host; otherwise the Host follows the peer.
     pub preserved_host: Option<HeaderValue>,
@@ -360,6 +360,10 @@ pub async fn call(
             conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
             try_body.arm_on_end(&conn.ctl);
         }
+        if !svc.h2 {
+            // Into the kept map (which has room for it) before it is copied for this try.
+            head.headers.insert(HOST, host_value.clone());
+        }
         // Keep the headers for another try only when one can happen.
         let another_try_possible =
             (tries_done + 1 < max_tries || !free_retry_used) && body.replayable();
@@ -467,7 +471,7 @@ fn report(lease: &mut Option<Lease>, outcome: Outcome) {
 
 fn build_request(
     head: &UpstreamHead,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     host: &HeaderValue,
     svc: &ServiceRuntime,
     tls: bool,
@@ -483,7 +487,7 @@ fn build_request(
             .build()
             .map_err(|_| ())?
     } else {
-        headers.insert(HOST, host.clone());
+        // `headers` carries `Host` already (`call`).
         Uri::from(head.path_and_query.clone())
     };
     let mut request = Request::new(body);
