@@ -245,9 +245,7 @@ impl RequestContext {
 
     /// The request id as a header value (`X-Kong-Request-Id` both ways).
     pub fn id_value(&self) -> http::HeaderValue {
-        self.id_value
-            .get_or_init(|| self.id.header_value())
-            .clone()
+        self.id_value.get_or_init(|| self.id.header_value()).clone()
     }
 
     /// Milliseconds since the request started.

@@ -223,7 +223,14 @@ fn peer_ip_value(peer: SocketAddr) -> http::HeaderValue {
 
 fn forwarded_port(shared: &Shared, local: SocketAddr) -> http::HeaderValue {
     let port = local.port();
-    http::HeaderValue::from(shared.settings.port_maps.get(&port).copied().unwrap_or(port))
+    http::HeaderValue::from(
+        shared
+            .settings
+            .port_maps
+            .get(&port)
+            .copied()
+            .unwrap_or(port),
+    )
 }
 
 fn prepare(stream: &TcpStream) -> Option<SocketAddr> {

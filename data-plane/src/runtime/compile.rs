@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use foldhash::HashMap as FastMap;
 use common::model::{Consumer, EntityKind, Protocol, Service};
 use common::snapshot::{ConfigHash, canonical_json};
+use foldhash::HashMap as FastMap;
 use http::HeaderValue;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use foldhash::HashMap as FastMap;
 use common::model::{Consumer, EntityKind, Service};
+use foldhash::HashMap as FastMap;
 use http::HeaderValue;
 use rustls::ClientConfig;
 use uuid::Uuid;
