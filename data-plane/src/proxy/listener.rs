@@ -94,6 +94,7 @@ fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(shared.settings.client_header_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .max_headers(512)
+        .writev(false)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
