@@ -94,6 +94,8 @@ fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(shared.settings.client_header_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .max_headers(512)
+        // One buffer, one write: cheaper than a queue of buffers for the small heads and
+        // bodies of most API traffic (the buffer stays bounded for large bodies).
         .writev(false)
         .keep_alive(true);
     b.http2()
