@@ -1,8 +1,9 @@
 //! The `local` policy: counters in this node's memory, shared by every configuration
 //! (Kong's `kong_rate_limiting_counters` shared dictionary).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+
+use foldhash::HashMap;
 
 /// A counter and when its window ends (Unix seconds).
 struct Counter {
@@ -42,15 +43,23 @@ impl LocalCounters {
                 counters.retain(|_, c| c.expires_at > now);
             }
             for (key, expires_at, _) in keys {
-                let counter = counters.entry(key.clone()).or_insert(Counter {
-                    value: 0,
-                    expires_at: *expires_at,
-                });
-                if counter.expires_at <= now {
-                    counter.value = 0;
-                    counter.expires_at = *expires_at;
+                // The key is copied only for a new window's counter.
+                match counters.get_mut(key) {
+                    Some(counter) if counter.expires_at > now => counter.value += 1,
+                    Some(counter) => {
+                        counter.value = 1;
+                        counter.expires_at = *expires_at;
+                    }
+                    None => {
+                        counters.insert(
+                            key.clone(),
+                            Counter {
+                                value: 1,
+                                expires_at: *expires_at,
+                            },
+                        );
+                    }
                 }
-                counter.value += 1;
             }
         }
         usage

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use self::local::LocalCounters;
 use self::periods::{Period, period_start};
 use self::redis::{RedisConfig, RedisCounters};
-use super::pdk::log::lua_number;
+use super::pdk::log::lua_number_value;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -153,13 +153,18 @@ impl RateLimiting {
     }
 
     async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
+        // `ratelimit:<route>:<service>:<identifier>:<period start in ms>:<period>`, built
+        // without the formatting machinery for the strings.
         let key = |p: Period| {
-            format!(
-                "ratelimit:{}:{identifier}:{}:{}",
-                self.scope,
-                period_start(p, now) * 1000,
-                p.name()
-            )
+            use std::fmt::Write;
+            let mut key = String::with_capacity(self.scope.len() + identifier.len() + 40);
+            key.push_str("ratelimit:");
+            key.push_str(&self.scope);
+            key.push(':');
+            key.push_str(identifier);
+            let _ = write!(key, ":{}:", period_start(p, now) * 1000);
+            key.push_str(p.name());
+            key
         };
         match &self.store {
             Store::Local(counters) => {
@@ -188,7 +193,7 @@ impl RateLimiting {
             .iter()
             .zip(usage)
             .rposition(|((_, limit), used)| limit - *used as f64 <= 0.0);
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(2 * self.limits.len() + 4);
         // The most restrictive limit: lowest remaining, then the longest window.
         let mut best: Option<(f64, f64, u64, i64)> = None; // (limit, remaining, window, reset)
         for (i, ((period, limit), used)) in self.limits.iter().zip(usage).enumerate() {
@@ -206,33 +211,25 @@ impl RateLimiting {
                 let reset = (window as i64 - (now - period_start(*period, now))).max(1);
                 best = Some((*limit, remaining, window, reset));
             }
-            headers.push(header(
-                &format!("x-ratelimit-limit-{}", period.name()),
-                lua_number(*limit),
-            ));
-            headers.push(header(
-                &format!("x-ratelimit-remaining-{}", period.name()),
-                lua_number(remaining),
-            ));
+            let (limit_name, remaining_name) = period.header_names();
+            headers.push((limit_name, lua_number_value(*limit)));
+            headers.push((remaining_name, lua_number_value(remaining)));
         }
         if let Some((limit, remaining, _, reset)) = best {
-            headers.push(header("ratelimit-limit", lua_number(limit)));
-            headers.push(header("ratelimit-remaining", lua_number(remaining)));
-            headers.push(header("ratelimit-reset", reset.to_string()));
+            headers.push((RATELIMIT_LIMIT, lua_number_value(limit)));
+            headers.push((RATELIMIT_REMAINING, lua_number_value(remaining)));
+            headers.push((RATELIMIT_RESET, HeaderValue::from(reset)));
             if stop.is_some() {
-                headers.push(header("retry-after", reset.to_string()));
+                headers.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
             }
         }
-        (headers.into_iter().flatten().collect(), stop.is_some())
+        (headers, stop.is_some())
     }
 }
 
-fn header(name: &str, value: String) -> Option<(HeaderName, HeaderValue)> {
-    Some((
-        HeaderName::from_bytes(name.as_bytes()).ok()?,
-        HeaderValue::from_str(&value).ok()?,
-    ))
-}
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 #[async_trait]
 impl Plugin for RateLimiting {
