@@ -321,10 +321,10 @@ pub async fn call(
             tls: tls.clone().map(|c| (c, sni_text.clone())),
             h2: svc.h2,
         };
-        if ctx.latencies.proxy.is_none() {
-            ctx.latencies.proxy = Some(ctx.elapsed_ms());
-        }
         let started = *sent_at.get_or_insert_with(Instant::now);
+        if ctx.latencies.proxy.is_none() {
+            ctx.latencies.proxy = Some(duration_ms(started.saturating_duration_since(ctx.started)));
+        }
         if matches!(dest, Destination::Balancer(_)) {
             // Balancers step over the peers a request already tried.
             tried.push(peer.clone());
