@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use common::model::Protocol;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, LOCATION};
-use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -15,6 +14,7 @@ use super::context::{ConnInfo, RequestContext, ResponseSource};
 use super::errors::{self, ErrorKind};
 use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
+use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
 use super::upstream::{ClientBody, ClientBodyError, ReplayableBody};
 use super::upstream_call::{self, UpstreamHead};
@@ -23,12 +23,6 @@ use crate::plugins::pdk::{RequestBody, RequestHead};
 use crate::plugins::{Exit, Flow};
 use crate::router::RequestView;
 use crate::runtime::Runtime;
-
-/// nginx's `large_client_header_buffers 4 8k`: one header line may not exceed 8 KiB and
-/// all of them together 32 KiB (answered 494, sent as 400); a longer request line is 414.
-const MAX_HEADER_LINE: usize = 8192;
-const MAX_HEADERS_TOTAL: usize = 4 * 8192;
-const MAX_REQUEST_TARGET: usize = 8192;
 
 /// Headers the proxy adds to a request going upstream (`Connection`, `TE`, `Host`,
 /// `X-Real-IP`, six `X-Forwarded-*`, `Via`, `X-Kong-Request-Id`) and to a proxied response
@@ -185,91 +179,6 @@ fn plugin_exit(
             resp
         }
     }
-}
-
-/// The request's header sizes against nginx's buffers: the status to answer, if any.
-fn oversized(parts: &http::request::Parts) -> Option<u16> {
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path().len(), |pq| pq.as_str().len());
-    if target > MAX_REQUEST_TARGET {
-        return Some(414);
-    }
-    let mut total = 0;
-    for (name, value) in &parts.headers {
-        let line = name.as_str().len() + 2 + value.len() + 2;
-        if line > MAX_HEADER_LINE {
-            return Some(494);
-        }
-        total += line;
-    }
-    (total > MAX_HEADERS_TOTAL).then_some(494)
-}
-
-/// The host the client addressed: `Host`, or the URI authority (HTTP/2, absolute form).
-fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> {
-    match parts.headers.get(HOST) {
-        Some(v) => Some(v.clone()),
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    }
-}
-
-/// `X-Forwarded-Host` from the client's host: without its port, lower-cased (the client's
-/// own value when it already is), empty without a host.
-fn forwarded_host(value: Option<&HeaderValue>, host: Option<&str>) -> Option<HeaderValue> {
-    let bare = host.map_or("", strip_port);
-    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
-        return HeaderValue::from_str(&bare.to_ascii_lowercase()).ok();
-    }
-    match (value, host) {
-        (Some(value), Some(host)) if bare.len() == host.len() => Some(value.clone()),
-        _ => HeaderValue::from_str(bare).ok(),
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
-/// Percent-encodes bytes a URI path may not carry, leaving valid escapes alone.
-fn encode_path(path: &str) -> String {
-    const KEEP: &[u8] = b"-._~!$&'()*+,;=:@/%";
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn upstream_path_and_query(path: &str, query: Option<&str>) -> Option<PathAndQuery> {
-    let path = if path.is_empty() { "/" } else { path };
-    let full = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    };
-    PathAndQuery::try_from(full.as_str()).ok().or_else(|| {
-        let encoded = match query {
-            Some(q) => format!("{}?{q}", encode_path(path)),
-            None => encode_path(path),
-        };
-        PathAndQuery::try_from(encoded.as_str()).ok()
-    })
 }
 
 async fn process(
@@ -747,36 +656,5 @@ fn add_debug_headers(ctx: &RequestContext, headers: &mut HeaderMap) {
         {
             headers.insert("kong-service-name", v);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("a.test:8000"), "a.test");
-        assert_eq!(strip_port("a.test"), "a.test");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-    }
-
-    #[test]
-    fn upstream_uri_keeps_the_query_verbatim() {
-        let pq = upstream_path_and_query("/get", Some("where=%7B%7D&x")).expect("valid");
-        assert_eq!(pq.as_str(), "/get?where=%7B%7D&x");
-        let pq = upstream_path_and_query("/cat and dog", None).expect("encoded");
-        assert_eq!(pq.as_str(), "/cat%20and%20dog");
-    }
-
-    #[test]
-    fn oversized_header_lines_are_caught() {
-        let mut req = Request::new(());
-        req.headers_mut().insert(
-            "x-big",
-            HeaderValue::from_str(&"a".repeat(9000)).expect("value"),
-        );
-        let (parts, ()) = req.into_parts();
-        assert_eq!(oversized(&parts), Some(494));
     }
 }

@@ -4,8 +4,9 @@
 //! Per-request recording takes one lookup in a cache of series handles keyed by (service,
 //! route, consumer) label values (shared `Arc<str>`s precomputed per runtime, hashed with
 //! foldhash), then updates the histograms and counters those handles share with the
-//! label-keyed families; connection counters are plain atomics. Gauges derived from state (connections, target health,
-//! configuration hash) are computed when `/metrics` is scraped.
+//! label-keyed families; connection counters are plain atomics. Gauges derived from state
+//! (connections, target health, configuration hash) are computed when `/metrics` is
+//! scraped.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
