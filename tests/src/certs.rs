@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SerialNumber,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject};
@@ -97,6 +98,16 @@ impl TestCa {
 
     /// A server certificate for `names` (DNS names or IPs), CN = first name.
     pub fn issue(&self, names: &[&str]) -> Pem {
+        self.issue_with(names, |_| {})
+    }
+
+    /// A certificate for `names` (CN = first name, client and server usage) whose
+    /// parameters `customize` adjusts (serial number, CRL distribution points, subject).
+    pub fn issue_with(
+        &self,
+        names: &[&str],
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Pem {
         let key = KeyPair::generate().expect("leaf key");
         let mut params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
@@ -108,12 +119,35 @@ impl TestCa {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        customize(&mut params);
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer).expect("sign leaf");
         Pem {
             cert: cert.pem(),
             key: key.serialize_pem(),
         }
+    }
+
+    /// A certificate revocation list (DER) of this CA revoking `serials`.
+    pub fn crl(&self, serials: &[u64]) -> Vec<u8> {
+        let params = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: rcgen::date_time_ymd(2100, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|serial| RevokedCertParams {
+                    serial_number: SerialNumber::from(*serial),
+                    revocation_time: rcgen::date_time_ymd(2021, 1, 1),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        params.signed_by(&issuer).expect("sign crl").der().to_vec()
     }
 
     /// An intermediate CA signed by this one.
@@ -134,21 +168,10 @@ impl TestCa {
 
     /// An already expired certificate for `names`.
     pub fn issue_expired(&self, names: &[&str]) -> Pem {
-        let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        if let Some(first) = names.first() {
-            params.distinguished_name.push(DnType::CommonName, *first);
-        }
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).expect("sign leaf");
-        Pem {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
+        self.issue_with(names, |params| {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        })
     }
 }
 

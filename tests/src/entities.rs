@@ -2,9 +2,9 @@
 
 use common::model::{
     AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
-    Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential, JwtSecret,
-    KeyAuthCredential, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy, PathHandling, Plugin,
-    Protocol, Route, Service, Sni, Target, Upstream,
+    CaCertificate, Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential,
+    JwtSecret, KeyAuthCredential, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy,
+    PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -172,6 +172,18 @@ pub fn certificate(pem: &crate::certs::Pem) -> Certificate {
         key: pem.key.clone(),
         cert_alt: None,
         key_alt: None,
+        tags: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// A CA certificate entity for a PEM certificate.
+pub fn ca_certificate(pem: &str) -> CaCertificate {
+    CaCertificate {
+        id: Uuid::new_v4(),
+        cert: pem.to_string(),
+        cert_digest: None,
         tags: None,
         created_at: 0,
         updated_at: 0,

@@ -184,6 +184,12 @@ async fn build(store: &Store) -> Result<(PublishedSnapshot, usize, Duration), Bu
     let snapshot = store.snapshot().await?;
     let version = snapshot.version;
     let entities = snapshot.len();
+    tracing::debug!(
+        version,
+        entities,
+        read_ms = started.elapsed().as_millis() as u64,
+        "read the configuration"
+    );
     // Deserialising, verifying, canonicalising, hashing and compressing a large
     // configuration takes tens of milliseconds: keep it off the async workers.
     let built = tokio::task::spawn_blocking(move || {

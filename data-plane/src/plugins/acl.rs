@@ -103,4 +103,8 @@ impl Plugin for Acl {
         }
         Flow::Continue
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use http::{HeaderName, HeaderValue};
 
 use common::model::Consumer;
 
@@ -16,6 +17,30 @@ pub const X_CONSUMER_USERNAME: &str = "x-consumer-username";
 pub const X_CREDENTIAL_IDENTIFIER: &str = "x-credential-identifier";
 pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
 
+/// The upstream headers naming a consumer and its credential, computed once (per
+/// credential per configuration for the key lookups of key-auth).
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerHeaders {
+    id: Option<HeaderValue>,
+    custom_id: Option<HeaderValue>,
+    username: Option<HeaderValue>,
+    credential: Option<HeaderValue>,
+    anonymous: bool,
+}
+
+impl ConsumerHeaders {
+    pub fn new(consumer: Option<&Consumer>, credential: Option<&Credential>) -> ConsumerHeaders {
+        let value = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
+        ConsumerHeaders {
+            id: consumer.and_then(|c| HeaderValue::from_str(&c.id.to_string()).ok()),
+            custom_id: value(consumer.and_then(|c| c.custom_id.as_deref())),
+            username: value(consumer.and_then(|c| c.username.as_deref())),
+            credential: value(credential.and_then(|c| c.identifier.as_deref())),
+            anonymous: credential.is_none(),
+        }
+    }
+}
+
 /// Kong's `set_consumer`: authenticates the request and tells the upstream who it is
 /// (`X-Consumer-*`, `X-Credential-Identifier`, `X-Anonymous-Consumer` without a credential).
 pub fn set_consumer(
@@ -23,40 +48,36 @@ pub fn set_consumer(
     consumer: Option<Arc<Consumer>>,
     credential: Option<Credential>,
 ) {
-    let mut req = kong.service_request();
-    let set =
-        |req: &mut super::pdk::request::ServiceRequest<'_, '_>, name: &str, value: Option<&str>| {
-            let _ = match value {
-                Some(v) => req.set_header(name, v),
-                None => req.clear_header(name),
-            };
+    let headers = ConsumerHeaders::new(consumer.as_deref(), credential.as_ref());
+    set_consumer_with(kong, consumer, credential, &headers);
+}
+
+/// [`set_consumer`] with the headers computed beforehand.
+pub fn set_consumer_with(
+    kong: &mut Kong<'_>,
+    consumer: Option<Arc<Consumer>>,
+    credential: Option<Credential>,
+    values: &ConsumerHeaders,
+) {
+    if let Ok(headers) = kong.service_request().headers_mut() {
+        let mut set = |name: &'static str, value: &Option<HeaderValue>| {
+            let name = HeaderName::from_static(name);
+            match value {
+                Some(v) => {
+                    headers.insert(name, v.clone());
+                }
+                None => {
+                    headers.remove(name);
+                }
+            }
         };
-    let id = consumer.as_ref().map(|c| c.id.to_string());
-    set(&mut req, X_CONSUMER_ID, id.as_deref());
-    set(
-        &mut req,
-        X_CONSUMER_CUSTOM_ID,
-        consumer.as_ref().and_then(|c| c.custom_id.as_deref()),
-    );
-    set(
-        &mut req,
-        X_CONSUMER_USERNAME,
-        consumer.as_ref().and_then(|c| c.username.as_deref()),
-    );
-    set(
-        &mut req,
-        X_CREDENTIAL_IDENTIFIER,
-        credential.as_ref().and_then(|c| c.identifier.as_deref()),
-    );
-    set(
-        &mut req,
-        X_ANONYMOUS_CONSUMER,
-        if credential.is_some() {
-            None
-        } else {
-            Some("true")
-        },
-    );
+        set(X_CONSUMER_ID, &values.id);
+        set(X_CONSUMER_CUSTOM_ID, &values.custom_id);
+        set(X_CONSUMER_USERNAME, &values.username);
+        set(X_CREDENTIAL_IDENTIFIER, &values.credential);
+        let anonymous = values.anonymous.then(|| HeaderValue::from_static("true"));
+        set(X_ANONYMOUS_CONSUMER, &anonymous);
+    }
     let _ = kong.client().authenticate(consumer, credential);
 }
 

@@ -103,7 +103,7 @@ impl Authenticate for BasicAuth {
         let identity = Credential {
             id: credential.id,
             consumer_id: Some(credential.consumer.id),
-            identifier: Some(credential.username.clone()),
+            identifier: Some(Arc::from(credential.username.as_str())),
         };
         auth::set_consumer(kong, consumer, Some(identity));
         Ok(())
@@ -114,6 +114,10 @@ impl Authenticate for BasicAuth {
 impl Plugin for BasicAuth {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
+    }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }
 

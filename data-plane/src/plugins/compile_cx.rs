@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use common::model::Plugin as PluginEntity;
 use common::snapshot::ConfigSet;
+use rustls::RootCertStore;
 use serde::de::DeserializeOwned;
 
 use super::credentials::CredentialIndexes;
@@ -23,6 +24,9 @@ pub struct InstanceCx<'a> {
     pub state: &'a Arc<NodeState>,
     /// The node's DNS cache.
     pub dns: &'a Arc<Dns>,
+    /// The node's trust store (`lua_ssl_trusted_certificate`), for plugins that call
+    /// out over TLS.
+    pub node_trust: &'a Arc<RootCertStore>,
 }
 
 impl InstanceCx<'_> {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use common::model::{
-    AclGroup, BasicAuthCredential, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+    AclGroup, BasicAuthCredential, Consumer, HmacAuthCredential, JwtSecret, KeyAuthCredential,
 };
 use common::snapshot::ConfigSet;
 use uuid::Uuid;
@@ -16,19 +16,36 @@ pub struct Credential {
     pub id: Uuid,
     pub consumer_id: Option<Uuid>,
     /// What `X-Credential-Identifier` carries (the key id, the username, ...).
-    pub identifier: Option<String>,
+    pub identifier: Option<Arc<str>>,
 }
 
 pub type Index<T> = Arc<HashMap<String, Arc<T>>>;
 
+/// A key-auth credential with what a successful lookup sets, computed once.
+pub struct KeyEntry {
+    pub credential: KeyAuthCredential,
+    pub consumer: Option<Arc<Consumer>>,
+    pub identity: Credential,
+    pub headers: super::auth::ConsumerHeaders,
+}
+
 /// Lazily built indexes over one configuration's credentials.
 pub struct CredentialIndexes<'a> {
     config: &'a ConfigSet,
-    keyauth: OnceLock<Index<KeyAuthCredential>>,
+    keyauth: OnceLock<Index<KeyEntry>>,
     basicauth: OnceLock<Index<BasicAuthCredential>>,
     hmacauth: OnceLock<Index<HmacAuthCredential>>,
     jwt: OnceLock<Index<JwtSecret>>,
     acls: OnceLock<Arc<HashMap<Uuid, Vec<String>>>>,
+    consumer_keys: OnceLock<Arc<ConsumerKeys>>,
+}
+
+/// Consumer ids by `username` and by `custom_id`, each on its own (for plugins that
+/// match one field and not the other, as mtls-auth's `consumer_by`).
+#[derive(Debug, Default)]
+pub struct ConsumerKeys {
+    pub by_username: HashMap<String, Uuid>,
+    pub by_custom_id: HashMap<String, Uuid>,
 }
 
 fn index<T: Clone>(list: &[T], key: impl Fn(&T) -> &str) -> Index<T> {
@@ -48,13 +65,39 @@ impl<'a> CredentialIndexes<'a> {
             hmacauth: OnceLock::new(),
             jwt: OnceLock::new(),
             acls: OnceLock::new(),
+            consumer_keys: OnceLock::new(),
         }
     }
 
-    /// key-auth credentials by key.
-    pub fn keyauth(&self) -> Index<KeyAuthCredential> {
+    /// key-auth credentials by key, with their consumer and upstream headers.
+    pub fn keyauth(&self) -> Index<KeyEntry> {
         self.keyauth
-            .get_or_init(|| index(&self.config.keyauth_credentials, |c| &c.key))
+            .get_or_init(|| {
+                let consumers: HashMap<Uuid, Arc<Consumer>> = self
+                    .config
+                    .consumers
+                    .iter()
+                    .map(|c| (c.id, Arc::new(c.clone())))
+                    .collect();
+                let entries = self.config.keyauth_credentials.iter().map(|c| {
+                    let consumer = consumers.get(&c.consumer.id).cloned();
+                    let identity = Credential {
+                        id: c.id,
+                        consumer_id: Some(c.consumer.id),
+                        identifier: Some(Arc::from(c.id.to_string().as_str())),
+                    };
+                    let headers =
+                        super::auth::ConsumerHeaders::new(consumer.as_deref(), Some(&identity));
+                    let entry = KeyEntry {
+                        credential: c.clone(),
+                        consumer,
+                        identity,
+                        headers,
+                    };
+                    (c.key.clone(), Arc::new(entry))
+                });
+                Arc::new(entries.collect())
+            })
             .clone()
     }
 
@@ -76,6 +119,24 @@ impl<'a> CredentialIndexes<'a> {
     pub fn jwt(&self) -> Index<JwtSecret> {
         self.jwt
             .get_or_init(|| index(&self.config.jwt_secrets, |c| &c.key))
+            .clone()
+    }
+
+    /// Consumer ids by username and by custom id.
+    pub fn consumer_keys(&self) -> Arc<ConsumerKeys> {
+        self.consumer_keys
+            .get_or_init(|| {
+                let mut keys = ConsumerKeys::default();
+                for c in &self.config.consumers {
+                    if let Some(username) = &c.username {
+                        keys.by_username.insert(username.clone(), c.id);
+                    }
+                    if let Some(custom_id) = &c.custom_id {
+                        keys.by_custom_id.insert(custom_id.clone(), c.id);
+                    }
+                }
+                Arc::new(keys)
+            })
             .clone()
     }
 

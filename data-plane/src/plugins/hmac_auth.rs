@@ -213,7 +213,7 @@ impl Authenticate for HmacAuth {
         let identity = Credential {
             id: credential.id,
             consumer_id: Some(credential.consumer.id),
-            identifier: Some(credential.username.clone()),
+            identifier: Some(Arc::from(credential.username.as_str())),
         };
         auth::set_consumer(kong, consumer, Some(identity));
         Ok(())
@@ -224,6 +224,10 @@ impl Authenticate for HmacAuth {
 impl Plugin for HmacAuth {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
+    }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }
 

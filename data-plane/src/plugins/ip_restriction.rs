@@ -68,4 +68,8 @@ impl Plugin for IpRestriction {
             .unwrap_or_else(|| format!("IP address not allowed: {ip}"));
         Flow::Exit(Exit::error(self.status, message))
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

@@ -10,7 +10,7 @@ use http::header::WWW_AUTHENTICATE;
 use serde::Deserialize;
 
 use super::auth::{self, Authenticate};
-use super::credentials::{Credential, Index};
+use super::credentials::{Index, KeyEntry};
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +28,7 @@ struct Config {
 pub struct KeyAuth {
     config: Config,
     www_authenticate: HeaderValue,
-    keys: Index<KeyAuthCredential>,
+    keys: Index<KeyEntry>,
 }
 
 pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
@@ -67,11 +67,17 @@ impl KeyAuth {
             if self.config.key_in_header
                 && let Some(headers) = kong.request().headers()
             {
-                values = headers
-                    .get_all(name.as_str())
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
+                let mut found = headers.get_all(name.as_str()).iter();
+                match (found.next(), found.next()) {
+                    (Some(_), Some(_)) => return Err(self.unauthorized("Duplicate API key found")),
+                    (Some(v), None) => {
+                        return Ok(Some((
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            name.clone(),
+                        )));
+                    }
+                    _ => {}
+                }
             }
             if values.is_empty() && self.config.key_in_query {
                 values = kong
@@ -126,21 +132,20 @@ impl Authenticate for KeyAuth {
         if self.config.hide_credentials {
             self.hide(kong, &name).await;
         }
-        let credential = self
+        let entry = self
             .keys
             .get(&key)
-            .filter(|c| !expired(c))
+            .filter(|e| !expired(&e.credential))
             .ok_or_else(|| self.unauthorized("Unauthorized"))?;
-        let consumer = kong.client().load_consumer(&credential.consumer.id);
-        if consumer.is_none() {
+        if entry.consumer.is_none() {
             return Err(Exit::error(500, "An unexpected error occurred"));
         }
-        let credential = Credential {
-            id: credential.id,
-            consumer_id: Some(credential.consumer.id),
-            identifier: Some(credential.id.to_string()),
-        };
-        auth::set_consumer(kong, consumer, Some(credential));
+        auth::set_consumer_with(
+            kong,
+            entry.consumer.clone(),
+            Some(entry.identity.clone()),
+            &entry.headers,
+        );
         Ok(())
     }
 }
@@ -157,5 +162,9 @@ impl Plugin for KeyAuth {
             return Flow::Continue;
         }
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
+    }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }

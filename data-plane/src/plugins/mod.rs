@@ -32,6 +32,7 @@ pub mod cors;
 pub mod credentials;
 pub mod file_log;
 pub mod hmac_auth;
+pub mod http_client;
 pub mod http_log;
 pub mod ip_restriction;
 pub mod jwt;
@@ -69,10 +70,11 @@ pub trait Plugin: Send + Sync + 'static {
     /// disable session reuse.
     fn certificate(&self, _tls: &mut CertificatePhase<'_>) {}
 
-    /// Kong runs the certificate phase for global instances only (no route is known
-    /// yet). A plugin that must act on every TLS connection as soon as it is configured
-    /// anywhere (mtls-auth asks every client for a certificate) returns true: its
-    /// first instance then runs `certificate` even when it is scoped.
+    /// Whether [`Plugin::certificate`] runs for this instance whatever its scope. Kong
+    /// runs the certificate phase for global instances only, since no route is known
+    /// during the handshake; a plugin that must act on the handshakes of the routes it
+    /// applies to (mtls-auth asks for client certificates) opts in here and filters by
+    /// SNI itself. Asked once, when the chain is compiled.
     fn certificate_when_scoped(&self) -> bool {
         false
     }
@@ -85,6 +87,14 @@ pub trait Plugin: Send + Sync + 'static {
     /// After routing, before the request goes upstream.
     async fn access(&self, _kong: &mut Kong<'_>) -> Flow {
         Flow::Continue
+    }
+
+    /// Whether this plugin's `header_filter`, `body_filter` or `log` read the request (or
+    /// `log` reads the response head, as `kong.log.serialize()` does). The heads are kept
+    /// for the later phases only when one of the request's plugins says so; plugins that
+    /// do not need them return false and save the copies.
+    fn reads_request_after_access(&self) -> bool {
+        true
     }
 
     /// On the response head (upstream's or generated) before it is sent.

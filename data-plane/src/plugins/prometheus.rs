@@ -46,4 +46,8 @@ impl Plugin for Prometheus {
             metrics.record(kong.ctx, kong.runtime, self.flags);
         }
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

@@ -80,4 +80,8 @@ impl Plugin for RequestSizeLimiting {
             }
         }
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

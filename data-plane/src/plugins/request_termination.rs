@@ -111,4 +111,8 @@ impl Plugin for RequestTermination {
             None => Exit::status(status),
         })
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

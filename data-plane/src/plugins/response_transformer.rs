@@ -214,4 +214,8 @@ impl Plugin for ResponseTransformer {
             None => body,
         };
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }

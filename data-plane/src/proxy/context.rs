@@ -14,7 +14,7 @@ use crate::balancer::{Lease, Outcome, Peer};
 use crate::plugins::chain::InstanceRef;
 use crate::plugins::credentials::Credential;
 use crate::plugins::pdk::RequestHead;
-use crate::plugins::pdk::response::ResponseHead;
+use crate::plugins::pdk::response::{PendingHeader, ResponseHead};
 
 /// Facts about the downstream connection a request arrived on.
 #[derive(Debug)]
@@ -200,6 +200,8 @@ pub struct RequestContext {
     /// plugins are configured).
     pub request_head: Option<Box<RequestHead>>,
     pub response_head: Option<Box<ResponseHead>>,
+    /// Response headers set by plugins before the response existed.
+    pub response_headers: Vec<PendingHeader>,
     /// `id` as a header value, made on first use.
     id_value: OnceLock<http::HeaderValue>,
 }
@@ -239,6 +241,7 @@ impl RequestContext {
             upstream_uri: None,
             request_head: None,
             response_head: None,
+            response_headers: Vec::new(),
             id_value: OnceLock::new(),
         }
     }

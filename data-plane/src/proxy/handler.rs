@@ -84,19 +84,24 @@ pub async fn handle(
     };
     let ctx = &mut completion.ctx;
     let mut response = process(&shared, &runtime, ctx, &mut parts, body, &mut facts).await;
-    let plugins = !runtime.plugins().is_empty();
-    if plugins && ctx.request_head.is_none() {
+    let keep_heads = !runtime.plugins().is_empty() && runtime.plugins().keeps_heads(ctx);
+    if keep_heads && ctx.request_head.is_none() {
         ctx.request_head = Some(Box::new(RequestHead::of(&parts)));
     }
     finish_headers(&shared, &runtime, ctx, &facts, &mut response);
     ctx.status = response.status().as_u16();
-    if plugins {
+    if keep_heads {
         ctx.response_head = Some(Box::new(ResponseHead {
             status: response.status(),
             headers: response.headers().clone(),
         }));
     }
-    response.body_mut().set_completion(completion);
+    let has_content_length = response
+        .headers()
+        .contains_key(http::header::CONTENT_LENGTH);
+    response
+        .body_mut()
+        .set_completion(completion, has_content_length);
     Ok(response)
 }
 
@@ -156,8 +161,14 @@ fn plugin_exit(
             let mut resp = Response::new(ProxyBody::full(body));
             *resp.status_mut() = status;
             *resp.headers_mut() = headers;
-            // As nginx sends it; a plugin changing the body in body_filter clears it.
-            h::set_content_length(resp.headers_mut(), length);
+            // As nginx sends it (not for statuses without a body); a plugin changing the
+            // body in body_filter clears it.
+            if !(status.is_informational()
+                || status == StatusCode::NO_CONTENT
+                || status == StatusCode::NOT_MODIFIED)
+            {
+                h::set_content_length(resp.headers_mut(), length);
+            }
             resp
         }
         Exit::Error {
@@ -379,7 +390,9 @@ async fn process(
             return plugin_exit(shared, ctx, facts, exit);
         }
         // The later phases see the request as it goes upstream.
-        ctx.request_head = Some(Box::new(RequestHead::of(parts)));
+        if plugins.keeps_heads(ctx) {
+            ctx.request_head = Some(Box::new(RequestHead::of(parts)));
+        }
     }
     let Some(service) = ctx.service.clone() else {
         return kong_error(
@@ -631,6 +644,11 @@ fn finish_headers(
     // change or remove them.
     let plugins = runtime.plugins();
     if !plugins.is_empty() {
+        // Headers plugins set before the response existed (`kong.response.set_header`
+        // in rewrite/access), then their header_filter.
+        for pending in std::mem::take(&mut ctx.response_headers) {
+            pending.apply(&mut parts.headers);
+        }
         plugins.header_filter(ctx, runtime, &mut parts);
     }
     *response = Response::from_parts(parts, body);

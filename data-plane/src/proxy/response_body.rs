@@ -29,6 +29,8 @@ pub struct Completion {
     pub runtime: Arc<Runtime>,
     pub shared: Arc<Shared>,
     body_filter: bool,
+    /// Plugins removed `Content-Length` (they change the body): the length is unknown.
+    unknown_length: bool,
 }
 
 /// nginx's "client closed request".
@@ -41,6 +43,7 @@ impl Completion {
             runtime,
             shared,
             body_filter: false,
+            unknown_length: false,
         }
     }
 }
@@ -137,14 +140,19 @@ impl ProxyBody {
     }
 
     /// Attaches the request's completion; the response is final at this point.
-    pub fn set_completion(&mut self, mut completion: Completion) {
+    /// `has_content_length`: whether the response head carries `Content-Length`.
+    pub fn set_completion(&mut self, mut completion: Completion, has_content_length: bool) {
         completion.body_filter = !completion.runtime.plugins().is_empty();
+        // A plugin that changes the body clears `Content-Length` in header_filter (as
+        // in Kong); the body's own length hint no longer holds then.
+        completion.unknown_length =
+            completion.body_filter && !has_content_length && self.size_hint().exact().is_some();
         self.completion = Some(Box::new(completion));
     }
 
-    /// Whether plugins' body_filter still has to see this body.
-    fn filtering(&self) -> bool {
-        self.completion.as_ref().is_some_and(|c| c.body_filter)
+    /// Whether plugins may have changed the body's length.
+    fn unknown_length(&self) -> bool {
+        self.completion.as_ref().is_some_and(|c| c.unknown_length)
     }
 
     pub fn completion_mut(&mut self) -> Option<&mut Completion> {
@@ -252,10 +260,6 @@ impl Body for ProxyBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        // Plugins filtering the body still get their end-of-body call.
-        if self.filtering() {
-            return false;
-        }
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
@@ -264,8 +268,7 @@ impl Body for ProxyBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        // Body filters may change the length; `Content-Length` headers still apply.
-        if self.filtering() {
+        if self.unknown_length() {
             return SizeHint::default();
         }
         match &self.kind {

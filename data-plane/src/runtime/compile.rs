@@ -168,6 +168,7 @@ pub(super) fn compile(
         registry: &env.plugins,
         state: &env.plugin_state,
         dns: env.dns(),
+        node_trust: env.node_trust(),
     };
     let plugins = match PluginChain::compile(&config, &chain_env) {
         Ok(p) => Some(p),
@@ -218,6 +219,7 @@ pub(super) fn compile(
                 upstreams,
                 tls_server: server_config(sni.clone()),
                 tls_variants: Default::default(),
+                tls_with_ca_names: Default::default(),
                 sni,
                 plugins,
                 consumers,

@@ -109,6 +109,10 @@ pub struct ServiceRuntime {
     pub write_timeout: Duration,
 }
 
+/// TLS server configurations by (session reuse disabled, CA names of the request).
+pub(crate) type TlsWithCaNames =
+    std::sync::Mutex<HashMap<(bool, Vec<Vec<u8>>), Arc<rustls::ServerConfig>>>;
+
 /// An immutable, compiled configuration.
 pub struct Runtime {
     pub(crate) router: Router,
@@ -119,6 +123,10 @@ pub struct Runtime {
     /// Server configurations for connections whose certificate phase asked for a client
     /// certificate and/or no session reuse, built on first use.
     pub(crate) tls_variants: [OnceLock<Arc<rustls::ServerConfig>>; 3],
+    /// Server configurations whose client-certificate request lists CA names (mtls-auth's
+    /// `send_ca_dn`), by (session reuse disabled, names): few distinct sets per
+    /// configuration, built on first use.
+    pub(crate) tls_with_ca_names: TlsWithCaNames,
     pub(crate) sni: Arc<SniResolver>,
     pub(crate) plugins: PluginChain,
     pub(crate) consumers: FastMap<Uuid, Arc<Consumer>>,
@@ -215,6 +223,22 @@ impl Runtime {
             return self.tls_server.clone();
         }
         let decisions = self.plugins.certificate(sni);
+        if decisions.request_client_certificate && !decisions.client_ca_names.is_empty() {
+            let key = (
+                decisions.disable_session_reuse,
+                decisions.client_ca_names.clone(),
+            );
+            let mut cache = match self.tls_with_ca_names.lock() {
+                Ok(c) => c,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            return cache
+                .entry(key)
+                .or_insert_with(|| {
+                    crate::tls::server::server_config_with(self.sni.clone(), decisions)
+                })
+                .clone();
+        }
         let slot = match (
             decisions.request_client_certificate,
             decisions.disable_session_reuse,

@@ -178,7 +178,14 @@ pub fn server_config_with(
     };
     let mut config = if decisions.request_client_certificate {
         builder
-            .with_client_cert_verifier(Arc::new(RequestedClientCert { provider }))
+            .with_client_cert_verifier(Arc::new(RequestedClientCert {
+                provider,
+                ca_names: decisions
+                    .client_ca_names
+                    .iter()
+                    .map(|n| DistinguishedName::from(n.clone()))
+                    .collect(),
+            }))
             .with_cert_resolver(resolver)
     } else {
         builder.with_no_client_auth().with_cert_resolver(resolver)
@@ -198,6 +205,8 @@ pub fn server_config_with(
 #[derive(Debug)]
 struct RequestedClientCert {
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// `certificate_authorities` of the request (empty unless a plugin listed CAs).
+    ca_names: Vec<DistinguishedName>,
 }
 
 impl ClientCertVerifier for RequestedClientCert {
@@ -210,7 +219,7 @@ impl ClientCertVerifier for RequestedClientCert {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        &self.ca_names
     }
 
     fn verify_client_cert(

@@ -1,9 +1,8 @@
-//! mtls-auth (Kong Gateway Enterprise's `mtls-auth` plugin schema, PRIORITY 1600): client
-//! certificates verified against `ca_certificates` and mapped to consumers.
+//! mtls-auth (Kong Enterprise's `kong/plugins/mtls-auth/schema.lua`, PRIORITY 1600).
 
 use super::PluginDef;
 use crate::schema::field::Field;
-use crate::schema::record::Schema;
+use crate::schema::record::{EntityCheck, Schema};
 use crate::schema::typedefs as t;
 
 pub(super) fn definition() -> PluginDef {
@@ -12,14 +11,14 @@ pub(super) fn definition() -> PluginDef {
         (
             "consumer_by",
             Field::array(Field::string().one_of(&["username", "custom_id"]))
-                .len_min(1)
+                .optional()
                 .default(["username", "custom_id"]),
         ),
         (
             "ca_certificates",
-            Field::array(Field::string().uuid()).required().len_min(1),
+            Field::array(Field::string().uuid()).required(),
         ),
-        ("cache_ttl", Field::number().default(60)),
+        ("cache_ttl", Field::number().required().default(60)),
         (
             "skip_consumer_lookup",
             Field::boolean().required().default(false),
@@ -30,15 +29,17 @@ pub(super) fn definition() -> PluginDef {
         ),
         (
             "authenticated_group_by",
-            Field::string().default("CN").one_of(&["CN", "DN"]),
+            Field::string()
+                .optional()
+                .one_of(&["CN", "DN"])
+                .default("CN"),
         ),
         (
             "revocation_check_mode",
-            Field::string().default("IGNORE_CA_ERROR").one_of(&[
-                "SKIP",
-                "IGNORE_CA_ERROR",
-                "STRICT",
-            ]),
+            Field::string()
+                .optional()
+                .one_of(&["SKIP", "IGNORE_CA_ERROR", "STRICT"])
+                .default("IGNORE_CA_ERROR"),
         ),
         ("http_timeout", Field::number().default(30000)),
         ("cert_cache_ttl", Field::number().default(60000)),
@@ -48,7 +49,20 @@ pub(super) fn definition() -> PluginDef {
         ("http_proxy_port", t::port()),
         ("https_proxy_host", t::host()),
         ("https_proxy_port", t::port()),
-    ]);
+        ("ssl_verify", Field::boolean().default(true)),
+        (
+            "san_dirname_matcher",
+            Field::array(Field::string()).default(Vec::<String>::new()),
+        ),
+    ])
+    .check(EntityCheck::mutually_required(&[
+        "http_proxy_host",
+        "http_proxy_port",
+    ]))
+    .check(EntityCheck::mutually_required(&[
+        "https_proxy_host",
+        "https_proxy_port",
+    ]));
     PluginDef::new(
         "mtls-auth",
         1600,

@@ -14,6 +14,7 @@ mod credentials;
 mod engine;
 mod foreign;
 mod form;
+mod mtls_auth;
 mod plugins;
 mod render;
 mod routes;

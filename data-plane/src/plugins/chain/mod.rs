@@ -135,6 +135,7 @@ pub struct ChainEnv<'a> {
     pub registry: &'a PluginRegistry,
     pub state: &'a Arc<NodeState>,
     pub dns: &'a Arc<Dns>,
+    pub node_trust: &'a Arc<rustls::RootCertStore>,
 }
 
 /// The compiled plugins of one runtime.
@@ -143,8 +144,9 @@ pub struct PluginChain {
     entries: Vec<Entry>,
     /// Global instances in priority order.
     globals: Vec<InstanceRef>,
-    /// Instances running the certificate phase, in priority order.
-    certificate: Vec<InstanceRef>,
+    /// What the `certificate` phase runs: the global instances and those that ask to see
+    /// every handshake ([`Plugin::certificate_when_scoped`]), in priority order.
+    handshake: Vec<InstanceRef>,
 }
 
 impl PluginChain {
@@ -171,6 +173,7 @@ impl PluginChain {
                 credentials: &credentials,
                 state: env.state,
                 dns: env.dns,
+                node_trust: env.node_trust,
             };
             let handler = match (registration.factory)(&cx) {
                 Ok(h) => h,
@@ -225,29 +228,22 @@ impl PluginChain {
                     })
             })
             .collect();
-        // The certificate phase: global instances, plus the first instance of plugins
-        // that act on every TLS connection wherever they are configured.
-        let certificate = entries
-            .iter()
-            .enumerate()
-            .filter_map(|(e, entry)| {
-                let global = globals.iter().find(|r| r.entry as usize == e).copied();
-                global.or_else(|| {
-                    let first = entry.instances.first()?;
-                    first
-                        .handler
-                        .certificate_when_scoped()
-                        .then_some(InstanceRef {
-                            entry: e as u32,
-                            instance: 0,
-                        })
-                })
-            })
-            .collect();
+        let mut handshake = Vec::new();
+        for (e, entry) in entries.iter().enumerate() {
+            for (i, instance) in entry.instances.iter().enumerate() {
+                let r = InstanceRef {
+                    entry: e as u32,
+                    instance: i as u32,
+                };
+                if globals.contains(&r) || instance.handler.certificate_when_scoped() {
+                    handshake.push(r);
+                }
+            }
+        }
         Ok(PluginChain {
             entries,
             globals,
-            certificate,
+            handshake,
         })
     }
 
@@ -280,11 +276,11 @@ impl PluginChain {
             .get(r.instance as usize)
     }
 
-    /// The `certificate` phase of a TLS connection (global instances, see
-    /// [`Plugin::certificate_when_scoped`]).
+    /// The `certificate` phase of a TLS connection (global instances, and those of
+    /// plugins that see every handshake).
     pub fn certificate(&self, sni: Option<&str>) -> TlsDecisions {
         let mut decisions = TlsDecisions::default();
-        for r in &self.certificate {
+        for r in &self.handshake {
             if let Some(instance) = self.instance(*r) {
                 let mut phase = CertificatePhase::new(sni, &mut decisions);
                 instance.handler.certificate(&mut phase);
@@ -374,6 +370,16 @@ impl PluginChain {
             Some(e) => Flow::Exit(e),
             None => Flow::Continue,
         }
+    }
+
+    /// Whether a plugin of this request reads the request or response heads after
+    /// `access` (see [`Plugin::reads_request_after_access`]).
+    pub fn keeps_heads(&self, ctx: &RequestContext) -> bool {
+        let list = ctx.plugins.as_deref().unwrap_or(&self.globals);
+        list.iter().any(|r| {
+            self.instance(*r)
+                .is_some_and(|i| i.handler.reads_request_after_access())
+        })
     }
 
     /// The instances of the phases after `access`.

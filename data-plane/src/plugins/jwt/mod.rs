@@ -213,7 +213,7 @@ impl Authenticate for Jwt {
         let identity = Credential {
             id: secret.id,
             consumer_id: Some(secret.consumer.id),
-            identifier: Some(secret.key.clone()),
+            identifier: Some(Arc::from(secret.key.as_str())),
         };
         auth::set_consumer(kong, Some(consumer), Some(identity));
         kong.shared().insert(AuthenticatedJwtToken(raw));
@@ -237,5 +237,9 @@ impl Plugin for Jwt {
             return Flow::Continue;
         }
         auth::authenticate(self, kong, self.config.anonymous.as_deref()).await
+    }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }

@@ -5,12 +5,15 @@
 use super::{Kong, PdkError, Phase, check_phase};
 
 /// What the certificate phase decided for one connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsDecisions {
     /// Ask the client for a certificate (optional: the handshake completes without one).
     pub request_client_certificate: bool,
     /// No session ticket and no session id for this connection.
     pub disable_session_reuse: bool,
+    /// Subjects (DER `Name`s) of the CAs listed in the certificate request, so the
+    /// client can pick a certificate they issued; empty: no list is sent.
+    pub client_ca_names: Vec<Vec<u8>>,
 }
 
 /// The PDK of the certificate phase.
@@ -34,6 +37,23 @@ impl<'a> CertificatePhase<'a> {
     /// `get_full_client_certificate_chain`.
     pub fn request_client_certificate(&mut self) -> Result<(), PdkError> {
         self.decisions.request_client_certificate = true;
+        Ok(())
+    }
+
+    /// `kong.client.tls.request_client_certificate(ca_certs)` (Kong 3.4+): like
+    /// [`CertificatePhase::request_client_certificate`], and lists the subjects of
+    /// `ca_subjects` (DER `Name`s) in the request's `certificate_authorities`. Several
+    /// calls on one handshake merge their lists.
+    pub fn request_client_certificate_with_ca_names(
+        &mut self,
+        ca_subjects: &[Vec<u8>],
+    ) -> Result<(), PdkError> {
+        self.decisions.request_client_certificate = true;
+        for subject in ca_subjects {
+            if !self.decisions.client_ca_names.contains(subject) {
+                self.decisions.client_ca_names.push(subject.clone());
+            }
+        }
         Ok(())
     }
 

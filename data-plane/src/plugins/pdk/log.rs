@@ -25,26 +25,12 @@ pub fn headers_json(headers: &HeaderMap) -> Value {
     Value::Object(out)
 }
 
-/// `n` as an integer when Lua's `tostring` prints it as one.
-fn lua_integer(n: f64) -> Option<i64> {
-    (n.fract() == 0.0 && n.abs() < 1e15).then_some(n as i64)
-}
-
 /// A number as Lua's `tostring` prints it: integers without a fraction.
 pub fn lua_number(n: f64) -> String {
-    match lua_integer(n) {
-        Some(i) => i.to_string(),
-        None => n.to_string(),
-    }
-}
-
-/// [`lua_number`] as a header value (integers are formatted without `fmt`).
-pub fn lua_number_value(n: f64) -> http::HeaderValue {
-    match lua_integer(n) {
-        Some(i) => http::HeaderValue::from(i),
-        // A float's decimal form is always a valid header value.
-        None => http::HeaderValue::from_str(&n.to_string())
-            .unwrap_or_else(|_| http::HeaderValue::from_static("0")),
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
     }
 }
 

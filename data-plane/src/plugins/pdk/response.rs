@@ -13,6 +13,33 @@ pub struct ResponseHead {
     pub headers: HeaderMap,
 }
 
+/// A response header change made before the response existed (rewrite, access).
+#[derive(Debug, Clone)]
+pub enum PendingHeader {
+    Set(HeaderName, HeaderValue),
+    Add(HeaderName, HeaderValue),
+    Clear(HeaderName),
+}
+
+impl PendingHeader {
+    pub fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            PendingHeader::Set(n, v) => {
+                headers.insert(n, v);
+            }
+            PendingHeader::Add(n, v) => {
+                headers.append(n, v);
+            }
+            PendingHeader::Clear(n) => {
+                headers.remove(n);
+            }
+        }
+    }
+}
+
+/// Phases `kong.response.set_header` and friends are allowed in.
+const HEADER_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::HeaderFilter];
+
 /// `kong.response`.
 pub struct Response<'k, 'a> {
     kong: &'k mut Kong<'a>,
@@ -77,26 +104,34 @@ impl<'k> Response<'k, '_> {
         Ok(())
     }
 
-    /// `kong.response.set_header` (header_filter).
+    /// Applies a header change now (header_filter) or to the response to come (rewrite,
+    /// access: Kong's `ngx.header` semantics, also on exit responses).
+    pub fn change_header(&mut self, change: PendingHeader) -> Result<(), PdkError> {
+        check_phase(self.kong.phase, HEADER_PHASES)?;
+        match self.kong.response.as_deref_mut() {
+            Some(parts) => change.apply(&mut parts.headers),
+            None => self.kong.ctx.response_headers.push(change),
+        }
+        Ok(())
+    }
+
+    /// `kong.response.set_header` (rewrite, access, header_filter).
     pub fn set_header(&mut self, name: &str, value: &str) -> Result<(), PdkError> {
         let (name, value) = parse(name, value)?;
-        self.head()?.headers.insert(name, value);
-        Ok(())
+        self.change_header(PendingHeader::Set(name, value))
     }
 
-    /// `kong.response.add_header` (header_filter).
+    /// `kong.response.add_header` (rewrite, access, header_filter).
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), PdkError> {
         let (name, value) = parse(name, value)?;
-        self.head()?.headers.append(name, value);
-        Ok(())
+        self.change_header(PendingHeader::Add(name, value))
     }
 
-    /// `kong.response.clear_header` (header_filter).
+    /// `kong.response.clear_header` (rewrite, access, header_filter).
     pub fn clear_header(&mut self, name: &str) -> Result<(), PdkError> {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| PdkError::Argument(format!("invalid header name: {name:?}")))?;
-        self.head()?.headers.remove(name);
-        Ok(())
+        self.change_header(PendingHeader::Clear(name))
     }
 
     /// Direct access to the response headers (header_filter).

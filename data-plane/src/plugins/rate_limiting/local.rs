@@ -3,6 +3,8 @@
 
 use std::sync::Mutex;
 
+// foldhash: the keys (route, service, identifier, window) are long; SipHash is not needed
+// for a map that is swept and whose keys' shape the configuration fixes.
 use foldhash::HashMap;
 
 /// A counter and when its window ends (Unix seconds).
@@ -43,12 +45,11 @@ impl LocalCounters {
                 counters.retain(|_, c| c.expires_at > now);
             }
             for (key, expires_at, _) in keys {
-                // The key is copied only for a new window's counter.
                 match counters.get_mut(key) {
-                    Some(counter) if counter.expires_at > now => counter.value += 1,
-                    Some(counter) => {
-                        counter.value = 1;
-                        counter.expires_at = *expires_at;
+                    Some(c) if c.expires_at > now => c.value += 1,
+                    Some(c) => {
+                        c.value = 1;
+                        c.expires_at = *expires_at;
                     }
                     None => {
                         counters.insert(

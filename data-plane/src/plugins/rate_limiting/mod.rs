@@ -15,7 +15,8 @@ use serde::Deserialize;
 use self::local::LocalCounters;
 use self::periods::{Period, period_start};
 use self::redis::{RedisConfig, RedisCounters};
-use super::pdk::log::lua_number_value;
+use super::pdk::log::lua_number;
+use super::pdk::response::PendingHeader;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +49,8 @@ enum Store {
 
 pub struct RateLimiting {
     limits: Vec<(Period, f64)>,
+    /// Each limit as a header value, computed once.
+    limit_values: Vec<HeaderValue>,
     limit_by: String,
     header_name: Option<String>,
     path: Option<String>,
@@ -110,8 +113,10 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         .entity
         .service
         .map_or(EMPTY_UUID.to_string(), |s| s.id.to_string());
+    let limit_values = limits.iter().map(|(_, l)| number_value(*l)).collect();
     Ok(Arc::new(RateLimiting {
         limits,
+        limit_values,
         limit_by: config.limit_by,
         header_name: config.header_name,
         path: config.path,
@@ -124,9 +129,25 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
     }))
 }
 
-/// The rate-limiting headers of one request, applied in header_filter.
-#[derive(Clone)]
-struct Headers(Vec<(HeaderName, HeaderValue)>);
+/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>`.
+fn period_headers(p: Period) -> (HeaderName, HeaderName) {
+    let (limit, remaining) = match p {
+        Period::Second => ("x-ratelimit-limit-second", "x-ratelimit-remaining-second"),
+        Period::Minute => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
+        Period::Hour => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
+        Period::Day => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
+        Period::Month => ("x-ratelimit-limit-month", "x-ratelimit-remaining-month"),
+        Period::Year => ("x-ratelimit-limit-year", "x-ratelimit-remaining-year"),
+    };
+    (
+        HeaderName::from_static(limit),
+        HeaderName::from_static(remaining),
+    )
+}
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 impl RateLimiting {
     /// Kong's `get_identifier`.
@@ -153,18 +174,13 @@ impl RateLimiting {
     }
 
     async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
-        // `ratelimit:<route>:<service>:<identifier>:<period start in ms>:<period>`, built
-        // without the formatting machinery for the strings.
         let key = |p: Period| {
-            use std::fmt::Write;
-            let mut key = String::with_capacity(self.scope.len() + identifier.len() + 40);
-            key.push_str("ratelimit:");
-            key.push_str(&self.scope);
-            key.push(':');
-            key.push_str(identifier);
-            let _ = write!(key, ":{}:", period_start(p, now) * 1000);
-            key.push_str(p.name());
-            key
+            format!(
+                "ratelimit:{}:{identifier}:{}:{}",
+                self.scope,
+                period_start(p, now) * 1000,
+                p.name()
+            )
         };
         match &self.store {
             Store::Local(counters) => {
@@ -193,7 +209,7 @@ impl RateLimiting {
             .iter()
             .zip(usage)
             .rposition(|((_, limit), used)| limit - *used as f64 <= 0.0);
-        let mut headers = Vec::with_capacity(2 * self.limits.len() + 4);
+        let mut headers = Vec::new();
         // The most restrictive limit: lowest remaining, then the longest window.
         let mut best: Option<(f64, f64, u64, i64)> = None; // (limit, remaining, window, reset)
         for (i, ((period, limit), used)) in self.limits.iter().zip(usage).enumerate() {
@@ -211,13 +227,13 @@ impl RateLimiting {
                 let reset = (window as i64 - (now - period_start(*period, now))).max(1);
                 best = Some((*limit, remaining, window, reset));
             }
-            let (limit_name, remaining_name) = period.header_names();
-            headers.push((limit_name, lua_number_value(*limit)));
-            headers.push((remaining_name, lua_number_value(remaining)));
+            let (limit_name, remaining_name) = period_headers(*period);
+            headers.push((limit_name, self.limit_values[i].clone()));
+            headers.push((remaining_name, number_value(remaining)));
         }
         if let Some((limit, remaining, _, reset)) = best {
-            headers.push((RATELIMIT_LIMIT, lua_number_value(limit)));
-            headers.push((RATELIMIT_REMAINING, lua_number_value(remaining)));
+            headers.push((RATELIMIT_LIMIT, number_value(limit)));
+            headers.push((RATELIMIT_REMAINING, number_value(remaining)));
             headers.push((RATELIMIT_RESET, HeaderValue::from(reset)));
             if stop.is_some() {
                 headers.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
@@ -227,9 +243,14 @@ impl RateLimiting {
     }
 }
 
-const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+/// A limit as Lua prints it (integers without a fraction).
+fn number_value(n: f64) -> HeaderValue {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        HeaderValue::from(n as i64)
+    } else {
+        HeaderValue::from_str(&lua_number(n)).unwrap_or(HeaderValue::from_static("0"))
+    }
+}
 
 #[async_trait]
 impl Plugin for RateLimiting {
@@ -247,29 +268,22 @@ impl Plugin for RateLimiting {
             }
         };
         let (headers, stop) = self.headers(&usage, now);
-        if stop {
-            let mut exit = Exit::error(self.error_code, self.error_message.clone());
-            if !self.hide_client_headers {
-                for (name, value) in headers {
-                    exit.headers_mut().insert(name, value);
-                }
-            }
-            return Flow::Exit(exit);
-        }
         if !self.hide_client_headers {
-            kong.shared().insert(Headers(headers));
+            // Kong's `kong.response.set_header` in access: on the response to come,
+            // whether the upstream's or the 429 below.
+            kong.ctx.response_headers.reserve(headers.len());
+            let mut response = kong.response();
+            for (name, value) in headers {
+                let _ = response.change_header(PendingHeader::Set(name, value));
+            }
+        }
+        if stop {
+            return Flow::Exit(Exit::error(self.error_code, self.error_message.clone()));
         }
         Flow::Continue
     }
 
-    fn header_filter(&self, kong: &mut Kong<'_>) {
-        let Some(Headers(headers)) = kong.shared().remove::<Headers>() else {
-            return;
-        };
-        if let Ok(out) = kong.response().headers_mut() {
-            for (name, value) in headers {
-                out.insert(name, value);
-            }
-        }
+    fn reads_request_after_access(&self) -> bool {
+        false
     }
 }

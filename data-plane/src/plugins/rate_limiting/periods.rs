@@ -1,8 +1,6 @@
 //! Kong's fixed windows: the start of the current second, minute, hour, day, month and
 //! year in UTC (`kong.tools.timestamp.get_timestamps`), and each period's expiration.
 
-use http::HeaderName;
-
 use crate::plugins::clock::{civil_from_days, days_from_civil};
 
 /// The periods in Kong's order.
@@ -35,22 +33,6 @@ impl Period {
             Period::Month => "month",
             Period::Year => "year",
         }
-    }
-
-    /// `X-RateLimit-Limit-<period>` and `X-RateLimit-Remaining-<period>`.
-    pub fn header_names(self) -> (HeaderName, HeaderName) {
-        let (limit, remaining) = match self {
-            Period::Second => ("x-ratelimit-limit-second", "x-ratelimit-remaining-second"),
-            Period::Minute => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
-            Period::Hour => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
-            Period::Day => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
-            Period::Month => ("x-ratelimit-limit-month", "x-ratelimit-remaining-month"),
-            Period::Year => ("x-ratelimit-limit-year", "x-ratelimit-remaining-year"),
-        };
-        (
-            HeaderName::from_static(limit),
-            HeaderName::from_static(remaining),
-        )
     }
 
     /// Kong's `expiration.lua`, in seconds.

@@ -367,4 +367,8 @@ impl Plugin for RequestTransformer {
         self.transform_querystring(kong, &env);
         Flow::Continue
     }
+
+    fn reads_request_after_access(&self) -> bool {
+        false
+    }
 }
