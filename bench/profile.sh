@@ -66,6 +66,11 @@ grep -q 'Non-2xx\|Socket errors' "$WORK/wrk.txt" && { say "warning: wrk saw erro
 kill "$PORTICO_PID"
 wait "$PORTICO_PID" 2>/dev/null || true
 requests=$((after - before))
+if [ "$requests" -le 0 ]; then
+    say "portico-dp served no requests while measured; valgrind's log:"
+    tail -20 "$WORK/valgrind.log" >&2
+    exit 1
+fi
 instructions=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 awk -v i="$instructions" -v n="$requests" -v p="$PLUGINS" 'BEGIN {
     printf "plugins %s: %d requests, %d instructions, %.0f instructions per request\n", p, n, i, i / n
