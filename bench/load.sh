@@ -8,7 +8,10 @@
 #
 # Settings (environment): DURATION (s per target, default 10), WARMUP (s, 2), CONNECTIONS
 # (64), PROXY_CPU (core of both proxies, 0), LOAD_CPU (core of wrk and the upstream, 1),
-# PORTICO_DP (a portico-dp binary; default: cargo build --release).
+# PORTICO_DP (a portico-dp binary; default: cargo build --release), PLUGINS (off, or
+# auth-rate: also measure a second portico-dp whose route has key-auth and rate-limiting
+# with the local policy, wrk sending the consumer's key, and print its ratios to the
+# plugin-less portico-dp).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -19,46 +22,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PORTICO_DP=${PORTICO_DP:-$TARGET_DIR/release/portico-dp}
-WORK=$(mktemp -d)
-PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-say() { printf '%s\n' "$*" >&2; }
-
-install_tools() {
-    local missing=()
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v nginx >/dev/null || missing+=(nginx)
-    command -v taskset >/dev/null || missing+=(util-linux)
-    command -v curl >/dev/null || missing+=(curl)
-    [ ${#missing[@]} -eq 0 ] && return
-    say "installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for() { # url, what
-    for _ in $(seq 1 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    say "$2 did not come up ($1)"
-    exit 1
-}
+PLUGINS=${PLUGINS:-off}
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 
 # user+sys clock ticks of the given processes (all their threads).
 cpu_ticks() {
@@ -79,39 +45,40 @@ to_ms() {
     }'
 }
 
-nginx_conf() { # file, body
-    cat >"$1" <<EOF
-worker_processes 1;
-daemon off;
-pid $1.pid;
-error_log $1.error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type text/plain;
-    client_body_temp_path $WORK/tmp/body;
-    proxy_temp_path $WORK/tmp/proxy;
-    fastcgi_temp_path $WORK/tmp/fastcgi;
-    uwsgi_temp_path $WORK/tmp/uwsgi;
-    scgi_temp_path $WORK/tmp/scgi;
-$2
-}
-EOF
+install_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v nginx >/dev/null || missing+=(nginx)
+    command -v taskset >/dev/null || missing+=(util-linux)
+    command -v curl >/dev/null || missing+=(curl)
+    [ ${#missing[@]} -eq 0 ] && return
+    say "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 RESULTS=()
 
-# measure NAME URL [PID...]: one warm-up, then the measured run; CPU of the PIDs.
+# measure NAME URL [PID...] [-- WRK-ARGS...]: one warm-up, then the measured run; CPU of
+# the PIDs.
 measure() {
     local name=$1 url=$2
     shift 2
+    local pids=() extra=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        pids+=("$1")
+        shift
+    done
+    [ $# -gt 0 ] && shift && extra=("$@")
     say "== $name: ${WARMUP}s warm-up, ${DURATION}s measured"
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${extra[@]}" "$url" >/dev/null
     local before=0 after=0
-    [ $# -gt 0 ] && before=$(cpu_ticks "$@")
+    [ ${#pids[@]} -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
     local out
-    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url")
-    [ $# -gt 0 ] && after=$(cpu_ticks "$@")
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "$url")
+    [ ${#pids[@]} -gt 0 ] && after=$(cpu_ticks "${pids[@]}")
     say "$out"
     local requests rps p50 p99 cpu
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -121,7 +88,7 @@ measure() {
     if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         say "warning: $name had errors (see above)"
     fi
-    if [ $# -gt 0 ]; then
+    if [ ${#pids[@]} -gt 0 ]; then
         cpu=$(awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
             'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
     else
@@ -130,12 +97,39 @@ measure() {
     RESULTS+=("$name $rps $p50 $p99 $cpu")
 }
 
+# ratios LABEL ROW-A ROW-B: A's figures over B's.
+ratios() {
+    local a_rps a_p50 a_p99 a_cpu b_rps b_p50 b_p99 b_cpu
+    read -r _ a_rps a_p50 a_p99 a_cpu <<<"$2"
+    read -r _ b_rps b_p50 b_p99 b_cpu <<<"$3"
+    awk -v l="$1" -v a="$a_rps" -v b="$b_rps" -v c="$a_p50" -v d="$b_p50" -v e="$a_p99" \
+        -v f="$b_p99" -v g="$a_cpu" -v h="$b_cpu" 'BEGIN {
+        printf "%s: requests/s %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx\n",
+            l, a / b, c / d, e / f, g / h
+    }'
+}
+
+# start_portico PORT STATUS-PORT MODE: a portico-dp on the proxy core; prints its pid.
+start_portico() {
+    local dir="$WORK/portico-$3"
+    mkdir -p "$dir"
+    portico_config "$dir/kong.yml" "$UP_PORT" "$3"
+    taskset -c "$PROXY_CPU" "$PORTICO_DP" serve --declarative-config "$dir/kong.yml" \
+        --worker-threads 1 --proxy-listen "127.0.0.1:$1" --proxy-listen-tls off \
+        --status-listen "127.0.0.1:$2" --prefix "$dir" --log-level warn >&2 &
+    echo $!
+}
+
 install_tools
 if [ ! -x "$PORTICO_DP" ]; then
     say "building portico-dp (release)"
     (cd "$ROOT" && cargo build --release -p data-plane --bin portico-dp)
 fi
-mkdir -p "$WORK/tmp" "$WORK/portico"
+case "$PLUGINS" in
+off | auth-rate) ;;
+*) say "PLUGINS must be off or auth-rate" && exit 1 ;;
+esac
+mkdir -p "$WORK/tmp"
 
 UP_PORT=$(free_port)
 NGINX_PORT=$(free_port)
@@ -143,15 +137,7 @@ PORTICO_PORT=$(free_port)
 STATUS_PORT=$(free_port)
 
 # The upstream: nginx answering a 13-byte body, on the load core.
-nginx_conf "$WORK/upstream.conf" "
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$UP_PORT;
-        location / { return 200 \"hello, world\n\"; }
-    }"
-taskset -c "$LOAD_CPU" nginx -p "$WORK" -c "$WORK/upstream.conf" &
-PIDS+=($!)
+start_upstream "$UP_PORT" taskset -c "$LOAD_CPU"
 
 # nginx as the proxy: one worker, upstream keep-alive (64 idle connections, one per client
 # connection; 10000 requests per connection, as Kong's upstream_keepalive_max_requests and
@@ -175,25 +161,24 @@ taskset -c "$PROXY_CPU" nginx -p "$WORK" -c "$WORK/proxy.conf" &
 NGINX_MASTER=$!
 PIDS+=("$NGINX_MASTER")
 
-cat >"$WORK/kong.yml" <<EOF
-_format_version: "3.0"
-services:
-  - name: bench
-    url: http://127.0.0.1:$UP_PORT
-    routes:
-      - name: bench
-        paths: ["/"]
-EOF
-taskset -c "$PROXY_CPU" "$PORTICO_DP" serve --declarative-config "$WORK/kong.yml" \
-    --worker-threads 1 --proxy-listen "127.0.0.1:$PORTICO_PORT" --proxy-listen-tls off \
-    --status-listen "127.0.0.1:$STATUS_PORT" --prefix "$WORK/portico" --log-level warn &
-PORTICO_PID=$!
+PORTICO_PID=$(start_portico "$PORTICO_PORT" "$STATUS_PORT" off)
 PIDS+=("$PORTICO_PID")
+if [ "$PLUGINS" = auth-rate ]; then
+    PLUGINS_PORT=$(free_port)
+    PLUGINS_STATUS_PORT=$(free_port)
+    PLUGINS_PID=$(start_portico "$PLUGINS_PORT" "$PLUGINS_STATUS_PORT" auth-rate)
+    PIDS+=("$PLUGINS_PID")
+fi
 
 wait_for "http://127.0.0.1:$UP_PORT/" "the upstream"
 wait_for "http://127.0.0.1:$NGINX_PORT/" "nginx"
 wait_for "http://127.0.0.1:$STATUS_PORT/status/ready" "portico-dp"
 wait_for "http://127.0.0.1:$PORTICO_PORT/" "portico-dp's proxy"
+if [ "$PLUGINS" = auth-rate ]; then
+    wait_for "http://127.0.0.1:$PLUGINS_STATUS_PORT/status/ready" "portico-dp (plugins)"
+    curl -fsS -o /dev/null -H "apikey: $BENCH_KEY" "http://127.0.0.1:$PLUGINS_PORT/" ||
+        { say "portico-dp (plugins) does not accept the consumer's key"; exit 1; }
+fi
 NGINX_WORKERS=$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -203,16 +188,17 @@ measure direct "http://127.0.0.1:$UP_PORT/"
 # shellcheck disable=SC2086 # one argument per worker pid
 measure nginx "http://127.0.0.1:$NGINX_PORT/" "$NGINX_MASTER" $NGINX_WORKERS
 measure portico "http://127.0.0.1:$PORTICO_PORT/" "$PORTICO_PID"
+if [ "$PLUGINS" = auth-rate ]; then
+    measure plugins "http://127.0.0.1:$PLUGINS_PORT/" "$PLUGINS_PID" -- -H "apikey: $BENCH_KEY"
+fi
 
 printf '\n%-8s %12s %10s %10s %16s\n' target "requests/s" "p50 ms" "p99 ms" "proxy CPU us/req"
 for row in "${RESULTS[@]}"; do
     # shellcheck disable=SC2086 # fields
     printf '%-8s %12s %10s %10s %16s\n' $row
 done
-read -r _ n_rps n_p50 n_p99 n_cpu <<<"${RESULTS[1]}"
-read -r _ p_rps p_p50 p_p99 p_cpu <<<"${RESULTS[2]}"
-awk -v a="$p_rps" -v b="$n_rps" -v c="$p_p50" -v d="$n_p50" -v e="$p_p99" -v f="$n_p99" \
-    -v g="$p_cpu" -v h="$n_cpu" 'BEGIN {
-    printf "\nportico / nginx: requests/s %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx\n",
-        a / b, c / d, e / f, g / h
-}'
+echo
+ratios "portico / nginx" "${RESULTS[2]}" "${RESULTS[1]}"
+if [ "$PLUGINS" = auth-rate ]; then
+    ratios "portico with key-auth + rate-limiting / portico" "${RESULTS[3]}" "${RESULTS[2]}"
+fi

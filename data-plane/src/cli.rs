@@ -312,10 +312,17 @@ fn init_logging(filter: &str) {
 fn serve(args: ServeArgs, registry: crate::plugins::PluginRegistry) -> anyhow::Result<()> {
     init_logging(&args.log_level);
     let settings = args.proxy_settings()?;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if args.worker_threads > 0 {
-        builder.worker_threads(args.worker_threads);
-    }
+    // One worker thread: a current-thread runtime serves on the main thread, without the
+    // work-stealing scheduler's bookkeeping (nothing to steal from or hand work to).
+    let mut builder = if args.worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.worker_threads > 0 {
+            b.worker_threads(args.worker_threads);
+        }
+        b
+    };
     let rt = builder.enable_all().build()?;
     rt.block_on(async move {
         let env = CompileEnv::with_plugins(

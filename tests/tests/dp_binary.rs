@@ -107,6 +107,43 @@ async fn standalone_serves_and_reloads_a_declarative_file() {
     .await;
 }
 
+/// `--worker-threads 1` runs a single-threaded runtime: proxying, the status API, reloads
+/// (compiled on the blocking pool) and shutdown all work on it.
+#[tokio::test]
+async fn one_worker_thread_proxies_reloads_and_stops() {
+    let up = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", up.port()));
+    let config = |host: &str| ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &[host])],
+        services: vec![svc.clone()],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kong.yml");
+    write(&file, &to_kong_yml(&config("one.test")));
+    let file_arg = file.display().to_string();
+    let mut dp =
+        DataPlane::start(&["--declarative-config", &file_arg, "--worker-threads", "1"]).await;
+    assert_eq!(dp.ready_status().await, Some(200));
+    for _ in 0..3 {
+        assert_eq!(status_of(&dp, "one.test").await, 200);
+    }
+
+    write(&file, &to_kong_yml(&config("two.test")));
+    dp.process.signal("HUP");
+    eventually(Duration::from_secs(20), "two.test served", || async {
+        (status_of(&dp, "two.test").await == 200).then_some(())
+    })
+    .await;
+
+    dp.process.terminate();
+    let status = dp
+        .process
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits within 10 s of SIGTERM");
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test]
 async fn an_invalid_declarative_file_stops_startup_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

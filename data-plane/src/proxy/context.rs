@@ -1,7 +1,7 @@
 //! Per-connection and per-request state of the proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::model::{Consumer, Route, Service};
@@ -20,7 +20,12 @@ use crate::plugins::pdk::response::{PendingHeader, ResponseHead};
 #[derive(Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
+    /// The peer's address (IPv4-mapped IPv6 as IPv4) as a header value, formatted once per
+    /// connection for `X-Real-IP` and `X-Forwarded-For`.
+    pub peer_ip: http::HeaderValue,
     pub local: SocketAddr,
+    /// `X-Forwarded-Port` of this connection: the listen port, through `port_maps`.
+    pub forwarded_port: http::HeaderValue,
     /// `https` when the connection is TLS.
     pub tls: bool,
     /// The SNI the client sent, lower-cased.
@@ -47,6 +52,13 @@ impl RequestId {
             out[2 * i + 1] = HEX[(b & 0xf) as usize];
         }
         RequestId(out)
+    }
+
+    /// As a header value whose clones share one buffer (it is sent upstream and to the
+    /// client).
+    pub fn header_value(&self) -> http::HeaderValue {
+        http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(self.0))
+            .unwrap_or(http::HeaderValue::from_static(""))
     }
 
     pub fn as_str(&self) -> &str {
@@ -190,6 +202,8 @@ pub struct RequestContext {
     pub response_head: Option<Box<ResponseHead>>,
     /// Response headers set by plugins before the response existed.
     pub response_headers: Vec<PendingHeader>,
+    /// `id` as a header value, made on first use.
+    id_value: OnceLock<http::HeaderValue>,
 }
 
 impl RequestContext {
@@ -228,7 +242,13 @@ impl RequestContext {
             request_head: None,
             response_head: None,
             response_headers: Vec::new(),
+            id_value: OnceLock::new(),
         }
+    }
+
+    /// The request id as a header value (`X-Kong-Request-Id` both ways).
+    pub fn id_value(&self) -> http::HeaderValue {
+        self.id_value.get_or_init(|| self.id.header_value()).clone()
     }
 
     /// Milliseconds since the request started.

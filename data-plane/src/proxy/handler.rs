@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use common::model::Protocol;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, LOCATION};
-use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -15,6 +14,7 @@ use super::context::{ConnInfo, RequestContext, ResponseSource};
 use super::errors::{self, ErrorKind};
 use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
+use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
 use super::upstream::{ClientBody, ClientBodyError, ReplayableBody};
 use super::upstream_call::{self, UpstreamHead};
@@ -24,11 +24,11 @@ use crate::plugins::{Exit, Flow};
 use crate::router::RequestView;
 use crate::runtime::Runtime;
 
-/// nginx's `large_client_header_buffers 4 8k`: one header line may not exceed 8 KiB and
-/// all of them together 32 KiB (answered 494, sent as 400); a longer request line is 414.
-const MAX_HEADER_LINE: usize = 8192;
-const MAX_HEADERS_TOTAL: usize = 4 * 8192;
-const MAX_REQUEST_TARGET: usize = 8192;
+/// Headers the proxy adds to a request going upstream (`Connection`, `TE`, `Host`,
+/// `X-Real-IP`, six `X-Forwarded-*`, `Via`, `X-Kong-Request-Id`) and to a proxied response
+/// (three latency/status headers, `Via`, `Server`, `X-Kong-Request-Id`).
+const UPSTREAM_HEADERS_ADDED: usize = 12;
+const RESPONSE_HEADERS_ADDED: usize = 6;
 
 /// What later phases need to know about the request after its headers moved upstream.
 struct RequestFacts {
@@ -192,78 +192,6 @@ fn plugin_exit(
     }
 }
 
-/// The request's header sizes against nginx's buffers: the status to answer, if any.
-fn oversized(parts: &http::request::Parts) -> Option<u16> {
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path().len(), |pq| pq.as_str().len());
-    if target > MAX_REQUEST_TARGET {
-        return Some(414);
-    }
-    let mut total = 0;
-    for (name, value) in &parts.headers {
-        let line = name.as_str().len() + 2 + value.len() + 2;
-        if line > MAX_HEADER_LINE {
-            return Some(494);
-        }
-        total += line;
-    }
-    (total > MAX_HEADERS_TOTAL).then_some(494)
-}
-
-/// The host the client addressed: `Host`, or the URI authority (HTTP/2, absolute form).
-fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> {
-    match parts.headers.get(HOST) {
-        Some(v) => Some(v.clone()),
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
-}
-
-/// Percent-encodes bytes a URI path may not carry, leaving valid escapes alone.
-fn encode_path(path: &str) -> String {
-    const KEEP: &[u8] = b"-._~!$&'()*+,;=:@/%";
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn upstream_path_and_query(path: &str, query: Option<&str>) -> Option<PathAndQuery> {
-    let path = if path.is_empty() { "/" } else { path };
-    let full = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    };
-    PathAndQuery::try_from(full.as_str()).ok().or_else(|| {
-        let encoded = match query {
-            Some(q) => format!("{}?{q}", encode_path(path)),
-            None => encode_path(path),
-        };
-        PathAndQuery::try_from(encoded.as_str()).ok()
-    })
-}
-
 async fn process(
     shared: &Arc<Shared>,
     runtime: &Arc<Runtime>,
@@ -338,9 +266,6 @@ async fn process(
 
     // X-Forwarded-* values (Kong's access phase): a trusted peer's own values are kept.
     let trusted = ctx.trusted;
-    let host_no_port = host
-        .map(|h| strip_port(h).to_ascii_lowercase())
-        .unwrap_or_default();
     let scheme_text = if ctx.conn.tls { "https" } else { "http" };
     let client = |name: &http::HeaderName| {
         if trusted {
@@ -352,15 +277,9 @@ async fn process(
     let forwarded_proto =
         client(&h::X_FORWARDED_PROTO).unwrap_or_else(|| HeaderValue::from_static(scheme_text));
     let forwarded_host =
-        client(&h::X_FORWARDED_HOST).or_else(|| HeaderValue::from_str(&host_no_port).ok());
-    let local_port = ctx.conn.local.port();
-    let announced_port = settings
-        .port_maps
-        .get(&local_port)
-        .copied()
-        .unwrap_or(local_port);
+        client(&h::X_FORWARDED_HOST).or_else(|| forwarded_host(host_value.as_ref(), host));
     let forwarded_port =
-        client(&h::X_FORWARDED_PORT).unwrap_or_else(|| HeaderValue::from(announced_port));
+        client(&h::X_FORWARDED_PORT).unwrap_or_else(|| ctx.conn.forwarded_port.clone());
     let forwarded_path =
         client(&h::X_FORWARDED_PATH).or_else(|| HeaderValue::from_str(parts.uri.path()).ok());
     let forwarded_prefix = client(&h::X_FORWARDED_PREFIX).or_else(|| {
@@ -495,12 +414,19 @@ async fn process(
     if let Some(path) = ctx.upstream_path.take() {
         upstream_path = path;
     }
-    let query = match ctx.upstream_query.take() {
+    let query_override = ctx.upstream_query.take();
+    let client_query = query_override.is_none();
+    let query = match query_override {
         Some(q) if q.is_empty() => None,
         Some(q) => Some(q),
         None => parts.uri.query().map(str::to_string),
     };
-    let Some(path_and_query) = upstream_path_and_query(&upstream_path, query.as_deref()) else {
+    let path_and_query = match parts.uri.path_and_query() {
+        // Usually the path goes upstream as the client sent it: reuse the parsed value.
+        Some(pq) if client_query && pq.path() == upstream_path => Some(pq.clone()),
+        _ => upstream_path_and_query(&upstream_path, query.as_deref()),
+    };
+    let Some(path_and_query) = path_and_query else {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
     };
     if !plugins.is_empty() {
@@ -508,6 +434,8 @@ async fn process(
     }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
+    // Room for the headers added below (and `Host`), so the map grows at most once.
+    headers.reserve(UPSTREAM_HEADERS_ADDED);
     let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
     let client_via = headers.get(http::header::VIA).cloned();
     h::strip_request_hop_by_hop(&mut headers, upgrading);
@@ -525,9 +453,13 @@ async fn process(
     if facts.te_trailers {
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }
-    let client_ip = ip_header(ctx.client_ip);
+    let client_ip = if ctx.client_ip == peer_ip {
+        ctx.conn.peer_ip.clone()
+    } else {
+        h::ip_value(ctx.client_ip)
+    };
     let xff = match &client_xff {
-        Some(prev) => h::append_token(Some(prev), &peer_ip.to_string()),
+        Some(prev) => h::append_token(Some(prev), ctx.conn.peer_ip.to_str().unwrap_or("")),
         None => client_ip.clone(),
     };
     headers.insert(h::X_REAL_IP.clone(), client_ip);
@@ -539,12 +471,10 @@ async fn process(
     set_or_remove(&mut headers, &h::X_FORWARDED_PREFIX, forwarded_prefix);
     headers.insert(
         http::header::VIA,
-        h::append_token(client_via.as_ref(), h::via_token(parts.version)),
+        h::append_static_token(client_via.as_ref(), h::via_token(parts.version)),
     );
-    if settings.upstream_request_id
-        && let Ok(v) = HeaderValue::from_str(ctx.id.as_str())
-    {
-        headers.insert(h::X_KONG_REQUEST_ID.clone(), v);
+    if settings.upstream_request_id {
+        headers.insert(h::X_KONG_REQUEST_ID.clone(), ctx.id_value());
     }
 
     // The request body: buffered (replayable) when the route asks for it.
@@ -633,21 +563,10 @@ async fn process(
         }
     }
     h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
+    resp_parts.headers.reserve(RESPONSE_HEADERS_ADDED);
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
     let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
-}
-
-/// An IP address as a header value, formatted without a heap-allocated `String`.
-fn ip_header(ip: std::net::IpAddr) -> HeaderValue {
-    use std::io::Write;
-    let mut buf = [0u8; 64];
-    let len = {
-        let mut cursor = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cursor, "{ip}");
-        usize::try_from(cursor.position()).unwrap_or(0)
-    };
-    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 fn set_or_remove(headers: &mut HeaderMap, name: &http::HeaderName, value: Option<HeaderValue>) {
@@ -678,7 +597,7 @@ fn finish_headers(
     {
         crate::balancer::set_hash_cookie(&mut parts.headers, cookie);
     }
-    let request_id = enabled.request_id.then(|| ctx.id.as_str());
+    let request_id = enabled.request_id.then(|| ctx.id_value());
     if ctx.source == ResponseSource::Upstream {
         let via = enabled.via.then(|| {
             if ctx
@@ -755,36 +674,5 @@ fn add_debug_headers(ctx: &RequestContext, headers: &mut HeaderMap) {
         {
             headers.insert("kong-service-name", v);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("a.test:8000"), "a.test");
-        assert_eq!(strip_port("a.test"), "a.test");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-    }
-
-    #[test]
-    fn upstream_uri_keeps_the_query_verbatim() {
-        let pq = upstream_path_and_query("/get", Some("where=%7B%7D&x")).expect("valid");
-        assert_eq!(pq.as_str(), "/get?where=%7B%7D&x");
-        let pq = upstream_path_and_query("/cat and dog", None).expect("encoded");
-        assert_eq!(pq.as_str(), "/cat%20and%20dog");
-    }
-
-    #[test]
-    fn oversized_header_lines_are_caught() {
-        let mut req = Request::new(());
-        req.headers_mut().insert(
-            "x-big",
-            HeaderValue::from_str(&"a".repeat(9000)).expect("value"),
-        );
-        let (parts, ()) = req.into_parts();
-        assert_eq!(oversized(&parts), Some(494));
     }
 }

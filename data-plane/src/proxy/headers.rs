@@ -41,6 +41,15 @@ pub fn via_token(version: Version) -> &'static str {
     }
 }
 
+/// Appends a static `token` (a `Via` token) to an existing comma-separated header value,
+/// or starts one without copying it.
+pub fn append_static_token(existing: Option<&HeaderValue>, token: &'static str) -> HeaderValue {
+    match existing {
+        Some(prev) if !prev.is_empty() => append_token(existing, token),
+        _ => HeaderValue::from_static(token),
+    }
+}
+
 /// Appends `token` to an existing comma-separated header value, or starts one.
 pub fn append_token(existing: Option<&HeaderValue>, token: &str) -> HeaderValue {
     match existing.map(HeaderValue::as_bytes) {
@@ -61,12 +70,21 @@ pub fn append_token(existing: Option<&HeaderValue>, token: &str) -> HeaderValue 
 pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     let mut out = Vec::new();
     for value in headers.get_all(CONNECTION) {
+        let bytes = value.as_bytes();
+        if bytes.eq_ignore_ascii_case(b"keep-alive") || bytes.eq_ignore_ascii_case(b"close") {
+            // The usual values, listing nothing.
+            continue;
+        }
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',') {
-            let token = token.trim().to_ascii_lowercase();
-            if token.is_empty() || matches!(token.as_str(), "close" | "keep-alive") {
+            let token = token.trim();
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+            {
                 continue;
             }
+            // `from_bytes` lower-cases the name.
             if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
                 out.push(name);
             }
@@ -96,25 +114,46 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
 
+/// Which of `names` the message carries, as bits in `names` order. One pass over the
+/// message's own names (usually a handful, none of them hop-by-hop but `Host`) is cheaper
+/// than a hash lookup for every candidate.
+fn present(headers: &HeaderMap, names: &[&HeaderName]) -> u32 {
+    let mut found = 0;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            found |= 1 << i;
+        }
+    }
+    found
+}
+
 /// Removes hop-by-hop request headers (what nginx's proxy module and Kong's access phase
 /// drop or replace), keeping `Upgrade` for WebSocket upgrades.
 pub fn strip_request_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
-    for name in connection_listed(headers) {
-        if name == UPGRADE && upgrading {
-            continue;
+    let names: [&HeaderName; 9] = [
+        &CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY,
+        &PROXY_CONNECTION,
+        &TE,
+        &TRANSFER_ENCODING,
+        &EXPECT,
+        &HOST,
+        &UPGRADE,
+    ];
+    let found = present(headers, &names);
+    if found & 1 != 0 {
+        for name in connection_listed(headers) {
+            if name == UPGRADE && upgrading {
+                continue;
+            }
+            headers.remove(&name);
         }
-        headers.remove(&name);
     }
-    headers.remove(CONNECTION);
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(TE);
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(EXPECT);
-    headers.remove(HOST);
-    if !upgrading {
-        headers.remove(UPGRADE);
+    for (i, name) in names.iter().enumerate() {
+        if found & (1 << i) != 0 && !(upgrading && **name == UPGRADE) {
+            headers.remove(*name);
+        }
     }
 }
 
@@ -124,36 +163,47 @@ pub fn strip_response_hop_by_hop(
     upgraded: bool,
     client_te_trailers: bool,
 ) {
-    for name in connection_listed(headers) {
-        if name == UPGRADE {
-            continue;
+    let names: [&HeaderName; 6] = [
+        &CONNECTION,
+        &UPGRADE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        // hyper frames the body itself (chunked for HTTP/1.1 when the length is unknown).
+        &TRANSFER_ENCODING,
+        &TRAILER,
+    ];
+    let found = present(headers, &names);
+    if found & 1 != 0 {
+        for name in connection_listed(headers) {
+            if name == UPGRADE {
+                continue;
+            }
+            headers.remove(&name);
         }
-        headers.remove(&name);
     }
-    if !upgraded {
-        headers.remove(CONNECTION);
-        headers.remove(UPGRADE);
-    }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    // hyper frames the body itself (chunked for HTTP/1.1 when the length is unknown).
-    headers.remove(TRANSFER_ENCODING);
-    if !client_te_trailers {
-        headers.remove(TRAILER);
+    for (i, name) in names.iter().enumerate() {
+        let keep = match i {
+            0 | 1 => upgraded,
+            5 => client_te_trailers,
+            _ => false,
+        };
+        if found & (1 << i) != 0 && !keep {
+            headers.remove(*name);
+        }
     }
 }
 
 /// Kong's response headers for a proxied response (also 502/504 while proxying).
-pub struct ProxiedHeaders<'a> {
+pub struct ProxiedHeaders {
     pub via: Option<&'static str>,
     pub server: bool,
     pub upstream_latency: Option<u64>,
     pub proxy_latency: Option<u64>,
     pub upstream_status: Option<u16>,
-    pub request_id: Option<&'a str>,
+    pub request_id: Option<HeaderValue>,
 }
 
-pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
+pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
     if let Some(ms) = h.upstream_latency {
         headers.insert(X_KONG_UPSTREAM_LATENCY.clone(), HeaderValue::from(ms));
     }
@@ -161,7 +211,7 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
         headers.insert(X_KONG_PROXY_LATENCY.clone(), HeaderValue::from(ms));
     }
     if let Some(token) = h.via {
-        let via = append_token(headers.get(VIA), token);
+        let via = append_static_token(headers.get(VIA), token);
         headers.insert(VIA, via);
     }
     if h.server && !headers.contains_key(SERVER) {
@@ -170,10 +220,8 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders<'_>) {
     if let Some(status) = h.upstream_status {
         headers.insert(X_KONG_UPSTREAM_STATUS.clone(), HeaderValue::from(status));
     }
-    if let Some(id) = h.request_id
-        && let Ok(v) = HeaderValue::from_str(id)
-    {
-        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    if let Some(id) = h.request_id {
+        headers.insert(X_KONG_REQUEST_ID.clone(), id);
     }
 }
 
@@ -182,7 +230,7 @@ pub fn add_generated_headers(
     headers: &mut HeaderMap,
     server: bool,
     response_latency: Option<u64>,
-    request_id: Option<&str>,
+    request_id: Option<HeaderValue>,
 ) {
     if let Some(ms) = response_latency {
         headers.insert(X_KONG_RESPONSE_LATENCY.clone(), HeaderValue::from(ms));
@@ -192,11 +240,21 @@ pub fn add_generated_headers(
     } else {
         headers.remove(SERVER);
     }
-    if let Some(id) = request_id
-        && let Ok(v) = HeaderValue::from_str(id)
-    {
-        headers.insert(X_KONG_REQUEST_ID.clone(), v);
+    if let Some(id) = request_id {
+        headers.insert(X_KONG_REQUEST_ID.clone(), id);
     }
+}
+
+/// An IP address as a header value, formatted without a heap-allocated `String`.
+pub fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{ip}");
+        usize::try_from(cursor.position()).unwrap_or(0)
+    };
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// `Content-Length` of a buffered body.

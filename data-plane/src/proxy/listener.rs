@@ -94,6 +94,9 @@ fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(shared.settings.client_header_timeout)
         .max_buf_size(MAX_HEAD_BUFFER)
         .max_headers(512)
+        // One buffer, one write: cheaper than a queue of buffers for the small heads and
+        // bodies of most API traffic (the buffer stays bounded for large bodies).
+        .writev(false)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
@@ -122,7 +125,9 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
         };
         let info = Arc::new(ConnInfo {
             peer,
+            peer_ip: peer_ip_value(peer),
             local,
+            forwarded_port: forwarded_port(&shared, local),
             tls: false,
             sni: None,
             client_certificates: None,
@@ -200,7 +205,9 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                 .and_then(|s| s.suite().as_str());
             let info = Arc::new(ConnInfo {
                 peer,
+                peer_ip: peer_ip_value(peer),
                 local,
+                forwarded_port: forwarded_port(&shared, local),
                 tls: true,
                 sni,
                 client_certificates,
@@ -211,6 +218,22 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
             serve_connection(stream, info, &shared, builder, conn_drain);
         });
     }
+}
+
+fn peer_ip_value(peer: SocketAddr) -> http::HeaderValue {
+    super::headers::ip_value(super::settings::canonical_ip(peer.ip()))
+}
+
+fn forwarded_port(shared: &Shared, local: SocketAddr) -> http::HeaderValue {
+    let port = local.port();
+    http::HeaderValue::from(
+        shared
+            .settings
+            .port_maps
+            .get(&port)
+            .copied()
+            .unwrap_or(port),
+    )
 }
 
 fn prepare(stream: &TcpStream) -> Option<SocketAddr> {

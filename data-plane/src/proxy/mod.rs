@@ -2,7 +2,8 @@
 //!
 //! - [`listener`]: accepts plain (HTTP/1.1 + h2c) and TLS (ALPN h2 / http/1.1)
 //!   connections and serves them with hyper, with graceful shutdown.
-//! - [`handler`]: the request path, phase by phase.
+//! - [`handler`]: the request path, phase by phase (`request_parts`: the client head's
+//!   limits, host and the path sent upstream).
 //! - [`upstream_call`] / [`upstream`]: peer selection, retries, pooled connections.
 //! - [`headers`], [`forwarded`], [`errors`]: Kong's header and error rules.
 //! - [`context`]: per-request state. Plugin hooks are called from here into
@@ -14,6 +15,7 @@ pub mod forwarded;
 pub mod handler;
 pub mod headers;
 pub mod listener;
+mod request_parts;
 pub mod response_body;
 pub mod settings;
 mod tunnel;

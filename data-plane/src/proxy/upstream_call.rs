@@ -33,7 +33,7 @@ use crate::tls::client::{UpstreamTls, client_config, server_name};
 pub struct UpstreamHead {
     pub method: Method,
     pub path_and_query: PathAndQuery,
-    /// Request headers without `Host` (set per try).
+    /// Request headers; `Host` is set per try (HTTP/1.1).
     pub headers: HeaderMap,
     /// `preserve_host`: the client's Host; otherwise the Host follows the peer.
     pub preserved_host: Option<HeaderValue>,
@@ -80,7 +80,8 @@ impl Failure {
 
 enum Destination {
     Balancer(Arc<UpstreamBalancer>),
-    Ip(IpAddr, u16, HeaderValue),
+    /// An address, its text and the `Host` to send.
+    Ip(IpAddr, Arc<str>, u16, HeaderValue),
     Name(Arc<crate::balancer::HostEntry>, u16, HeaderValue),
 }
 
@@ -95,7 +96,7 @@ fn destination(
             .map_err(|_| Failure::kong(500, "An unexpected error occurred"))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         return Ok(match bare.parse::<IpAddr>() {
-            Ok(ip) => Destination::Ip(ip, *port, host_header),
+            Ok(ip) => Destination::Ip(ip, Arc::from(ip.to_string()), *port, host_header),
             Err(_) => Destination::Name(shared.runtime.env().dns().host(host), *port, host_header),
         });
     }
@@ -111,7 +112,9 @@ fn destination(
     let port = svc.service.port;
     Ok(match &svc.target {
         ServiceTarget::Upstream(b) => Destination::Balancer(b.clone()),
-        ServiceTarget::Ip(ip) => Destination::Ip(*ip, port, svc.host_header.clone()),
+        ServiceTarget::Ip(ip, text) => {
+            Destination::Ip(*ip, text.clone(), port, svc.host_header.clone())
+        }
         ServiceTarget::Name(entry) => {
             Destination::Name(entry.clone(), port, svc.host_header.clone())
         }
@@ -193,10 +196,10 @@ async fn pick_peer(
     default_port: u16,
 ) -> Result<(Peer, HeaderValue, Option<Lease>), Failure> {
     match dest {
-        Destination::Ip(ip, port, host) => Ok((
+        Destination::Ip(ip, text, port, host) => Ok((
             Peer {
                 addr: (*ip, *port).into(),
-                hostname: Arc::from(ip.to_string()),
+                hostname: text.clone(),
                 target: None,
             },
             host.clone(),
@@ -318,11 +321,14 @@ pub async fn call(
             tls: tls.clone().map(|c| (c, sni_text.clone())),
             h2: svc.h2,
         };
-        if ctx.latencies.proxy.is_none() {
-            ctx.latencies.proxy = Some(ctx.elapsed_ms());
-        }
         let started = *sent_at.get_or_insert_with(Instant::now);
-        tried.push(peer.clone());
+        if ctx.latencies.proxy.is_none() {
+            ctx.latencies.proxy = Some(duration_ms(started.saturating_duration_since(ctx.started)));
+        }
+        if matches!(dest, Destination::Balancer(_)) {
+            // Balancers step over the peers a request already tried.
+            tried.push(peer.clone());
+        }
 
         let mut checkout = match shared.pool.checkout(key, &target).await {
             Ok(c) => c,
@@ -353,6 +359,10 @@ pub async fn call(
         if let Checkout::H1(conn) = &checkout {
             conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
             try_body.arm_on_end(&conn.ctl);
+        }
+        if !svc.h2 {
+            // Into the kept map (which has room for it) before it is copied for this try.
+            head.headers.insert(HOST, host_value.clone());
         }
         // Keep the headers for another try only when one can happen.
         let another_try_possible =
@@ -461,7 +471,7 @@ fn report(lease: &mut Option<Lease>, outcome: Outcome) {
 
 fn build_request(
     head: &UpstreamHead,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     host: &HeaderValue,
     svc: &ServiceRuntime,
     tls: bool,
@@ -477,7 +487,7 @@ fn build_request(
             .build()
             .map_err(|_| ())?
     } else {
-        headers.insert(HOST, host.clone());
+        // `headers` carries `Host` already (`call`).
         Uri::from(head.path_and_query.clone())
     };
     let mut request = Request::new(body);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::model::{Consumer, EntityKind, Protocol, Service};
 use common::snapshot::{ConfigHash, canonical_json};
+use foldhash::HashMap as FastMap;
 use http::HeaderValue;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -106,7 +107,7 @@ pub(super) fn compile(
     }
 
     // Services.
-    let mut services = HashMap::new();
+    let mut services = FastMap::default();
     let mut service_entities = HashMap::new();
     for s in &config.services {
         let service = Arc::new(s.clone());
@@ -179,13 +180,13 @@ pub(super) fn compile(
         }
     };
 
-    let consumers: HashMap<Uuid, Arc<Consumer>> = config
+    let consumers: FastMap<Uuid, Arc<Consumer>> = config
         .consumers
         .iter()
         .map(|c| (c.id, Arc::new(c.clone())))
         .collect();
     // Kong's `load_consumer(x, true)`: username first, then custom id.
-    let mut consumers_by_name = HashMap::new();
+    let mut consumers_by_name = FastMap::default();
     for c in consumers.values() {
         if let Some(custom_id) = &c.custom_id {
             consumers_by_name.insert(custom_id.clone(), c.clone());
@@ -197,7 +198,7 @@ pub(super) fn compile(
         }
     }
 
-    let mut metric_labels: HashMap<Uuid, Arc<str>> = HashMap::new();
+    let mut metric_labels: FastMap<Uuid, Arc<str>> = FastMap::default();
     for s in &config.services {
         metric_labels.insert(s.id, Arc::from(s.name.as_deref().unwrap_or("")));
     }
@@ -356,7 +357,7 @@ fn compile_service(
     } else {
         let bare = service.host.trim_start_matches('[').trim_end_matches(']');
         match bare.parse::<IpAddr>() {
-            Ok(ip) => ServiceTarget::Ip(ip),
+            Ok(ip) => ServiceTarget::Ip(ip, Arc::from(ip.to_string())),
             Err(_) => ServiceTarget::Name(env.dns().host(&service.host)),
         }
     };

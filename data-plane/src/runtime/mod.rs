@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use common::model::{Consumer, EntityKind, Service};
+use foldhash::HashMap as FastMap;
 use http::HeaderValue;
 use rustls::ClientConfig;
 use uuid::Uuid;
@@ -86,8 +87,8 @@ impl std::error::Error for CompileError {}
 pub enum ServiceTarget {
     /// `service.host` names an upstream entity: balance over its targets.
     Upstream(Arc<UpstreamBalancer>),
-    /// An IP address literal.
-    Ip(IpAddr),
+    /// An IP address literal, and its text (the peer's hostname in logs).
+    Ip(IpAddr, Arc<str>),
     /// A hostname, resolved through DNS with TTLs.
     Name(Arc<HostEntry>),
 }
@@ -115,7 +116,8 @@ pub(crate) type TlsWithCaNames =
 /// An immutable, compiled configuration.
 pub struct Runtime {
     pub(crate) router: Router,
-    pub(crate) services: HashMap<Uuid, Arc<ServiceRuntime>>,
+    // Maps read per request use foldhash (keys come from the configuration, not clients).
+    pub(crate) services: FastMap<Uuid, Arc<ServiceRuntime>>,
     pub(crate) upstreams: HashMap<String, Arc<UpstreamBalancer>>,
     pub(crate) tls_server: Arc<rustls::ServerConfig>,
     /// Server configurations for connections whose certificate phase asked for a client
@@ -127,13 +129,13 @@ pub struct Runtime {
     pub(crate) tls_with_ca_names: TlsWithCaNames,
     pub(crate) sni: Arc<SniResolver>,
     pub(crate) plugins: PluginChain,
-    pub(crate) consumers: HashMap<Uuid, Arc<Consumer>>,
+    pub(crate) consumers: FastMap<Uuid, Arc<Consumer>>,
     /// Consumers by username and by custom id (`kong.client.load_consumer(x, true)`).
-    pub(crate) consumers_by_name: HashMap<String, Arc<Consumer>>,
+    pub(crate) consumers_by_name: FastMap<String, Arc<Consumer>>,
     pub(crate) config_hash: String,
     pub(crate) source: Arc<ConfigSet>,
     /// Metric label per service, route and consumer id (name, or the route id).
-    pub(crate) metric_labels: HashMap<Uuid, Arc<str>>,
+    pub(crate) metric_labels: FastMap<Uuid, Arc<str>>,
 }
 
 /// Kong's hash of an empty declarative configuration, reported until a configuration is

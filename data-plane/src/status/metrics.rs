@@ -1,17 +1,21 @@
 //! Prometheus metrics with the names and labels of Kong's prometheus plugin, so existing
 //! Kong dashboards work unchanged.
 //!
-//! Per-request recording touches a few label-keyed families (a read lock and a hash
-//! lookup each, label values are shared `Arc<str>`s precomputed per runtime); connection
-//! counters are plain atomics. Gauges derived from state (connections, target health,
-//! configuration hash) are computed when `/metrics` is scraped.
+//! Per-request recording takes one lookup in a cache of series handles keyed by (service,
+//! route, consumer) label values (shared `Arc<str>`s precomputed per runtime, hashed with
+//! foldhash), then updates the histograms and counters those handles share with the
+//! label-keyed families; connection counters are plain atomics. Gauges derived from state
+//! (connections, target health, configuration hash) are computed when `/metrics` is
+//! scraped.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use foldhash::HashMap as FoldHashMap;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -87,6 +91,116 @@ struct TargetHealthLabels {
     address: String,
     state: &'static str,
     subsystem: &'static str,
+}
+
+/// The label values a request's series depend on (besides status and source).
+#[derive(Clone, Hash, PartialEq, Eq)]
+struct SeriesKey {
+    service: Arc<str>,
+    route: Arc<str>,
+    consumer: Arc<str>,
+}
+
+/// Handles on the series of one [`SeriesKey`]: clones of the families' metrics, sharing
+/// their values, each created in its family on first use (a family lists only the series
+/// that were recorded).
+struct Series {
+    key: SeriesKey,
+    kong_latency: OnceLock<Histogram>,
+    upstream_latency: OnceLock<Histogram>,
+    request_latency: OnceLock<Histogram>,
+    ingress: OnceLock<Counter>,
+    egress: OnceLock<Counter>,
+    /// `kong_http_requests_total` per (status, source) seen so far.
+    requests: RwLock<Vec<(u16, &'static str, Counter)>>,
+}
+
+/// The metric of `cell`, taken from `family` the first time.
+fn handle<'a, S, M, C>(
+    cell: &'a OnceLock<M>,
+    family: &Family<S, M, C>,
+    labels: impl FnOnce() -> S,
+) -> &'a M
+where
+    S: Clone + std::hash::Hash + Eq,
+    M: Clone,
+    C: MetricConstructor<M>,
+{
+    cell.get_or_init(|| family.get_or_create(&labels()).clone())
+}
+
+impl Series {
+    fn new(key: SeriesKey) -> Series {
+        Series {
+            key,
+            kong_latency: OnceLock::new(),
+            upstream_latency: OnceLock::new(),
+            request_latency: OnceLock::new(),
+            ingress: OnceLock::new(),
+            egress: OnceLock::new(),
+            requests: RwLock::new(Vec::new()),
+        }
+    }
+
+    fn route_labels(&self) -> RouteLabels {
+        RouteLabels {
+            service: self.key.service.clone(),
+            route: self.key.route.clone(),
+            workspace: "default",
+        }
+    }
+
+    fn bandwidth_labels(&self, direction: &'static str) -> BandwidthLabels {
+        BandwidthLabels {
+            service: self.key.service.clone(),
+            route: self.key.route.clone(),
+            direction,
+            workspace: "default",
+            consumer: self.key.consumer.clone(),
+        }
+    }
+
+    fn requests(
+        &self,
+        code: u16,
+        source: &'static str,
+        family: &Family<RequestLabels, Counter>,
+    ) -> Counter {
+        let find = |list: &[(u16, &'static str, Counter)]| {
+            list.iter()
+                .find(|(c, s, _)| *c == code && *s == source)
+                .map(|(_, _, counter)| counter.clone())
+        };
+        if let Some(counter) = find(&read(&self.requests)) {
+            return counter;
+        }
+        let mut list = write(&self.requests);
+        if let Some(counter) = find(&list) {
+            return counter;
+        }
+        let counter = family
+            .get_or_create(&RequestLabels {
+                service: self.key.service.clone(),
+                route: self.key.route.clone(),
+                code,
+                source,
+                workspace: "default",
+                consumer: self.key.consumer.clone(),
+            })
+            .clone();
+        list.push((code, source, counter.clone()));
+        counter
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Which request metrics to record (the prometheus plugin's switches).
@@ -166,6 +280,9 @@ pub struct Metrics {
     nginx_requests: Family<NodeLabels, Gauge>,
     target_health: Family<TargetHealthLabels, Gauge>,
     config_hash: Gauge<f64, AtomicU64>,
+    /// The request families' series per label set, so that recording a request takes
+    /// one cheap lookup instead of a SipHash lookup and a lock per family.
+    series: RwLock<FoldHashMap<SeriesKey, Arc<Series>>>,
 }
 
 impl Metrics {
@@ -255,84 +372,67 @@ impl Metrics {
             nginx_requests,
             target_health,
             config_hash,
+            series: RwLock::new(FoldHashMap::default()),
         }
     }
 
     /// Records a finished request (called once, from the log phase), the families
     /// `flags` select.
     pub fn record(&self, ctx: &RequestContext, runtime: &Runtime, flags: RecordFlags) {
-        let service = ctx
-            .service
-            .as_ref()
-            .and_then(|s| runtime.metric_label(&s.id))
-            .unwrap_or(&self.empty)
-            .clone();
-        let route = ctx
-            .route
-            .as_ref()
-            .and_then(|r| runtime.metric_label(&r.id))
-            .unwrap_or(&self.empty)
-            .clone();
-        let consumer = ctx
-            .consumer
-            .as_ref()
-            .filter(|_| flags.per_consumer)
-            .and_then(|c| runtime.metric_label(&c.id))
-            .unwrap_or(&self.empty)
-            .clone();
+        let label = |id: Option<&uuid::Uuid>| {
+            id.and_then(|id| runtime.metric_label(id))
+                .unwrap_or(&self.empty)
+        };
+        let key = SeriesKey {
+            service: label(ctx.service.as_ref().map(|s| &s.id)).clone(),
+            route: label(ctx.route.as_ref().map(|r| &r.id)).clone(),
+            consumer: label(
+                ctx.consumer
+                    .as_ref()
+                    .filter(|_| flags.per_consumer)
+                    .map(|c| &c.id),
+            )
+            .clone(),
+        };
+        let series = self.series(key);
         if flags.status_codes {
-            self.requests
-                .get_or_create(&RequestLabels {
-                    service: service.clone(),
-                    route: route.clone(),
-                    code: ctx.status,
-                    source: ctx.source.label(),
-                    workspace: "default",
-                    consumer: consumer.clone(),
-                })
+            series
+                .requests(ctx.status, ctx.source.label(), &self.requests)
                 .inc();
         }
-        let route_labels = RouteLabels {
-            service: service.clone(),
-            route: route.clone(),
-            workspace: "default",
-        };
         if flags.latency {
-            self.record_latencies(ctx, &route_labels);
+            let labels = || series.route_labels();
+            if let Some(kong) = ctx.latencies.proxy.or(ctx.latencies.response) {
+                handle(&series.kong_latency, &self.kong_latency, labels).observe(kong as f64);
+            }
+            if let Some(upstream) = ctx.latencies.upstream {
+                handle(&series.upstream_latency, &self.upstream_latency, labels)
+                    .observe(upstream as f64);
+            }
+            handle(&series.request_latency, &self.request_latency, labels)
+                .observe(ctx.elapsed_ms() as f64);
         }
-        if !flags.bandwidth {
-            return;
-        }
-        let mut bandwidth = BandwidthLabels {
-            service,
-            route,
-            direction: "ingress",
-            workspace: "default",
-            consumer,
-        };
-        self.bandwidth
-            .get_or_create(&bandwidth)
+        if flags.bandwidth {
+            handle(&series.ingress, &self.bandwidth, || {
+                series.bandwidth_labels("ingress")
+            })
             .inc_by(ctx.bytes_in);
-        bandwidth.direction = "egress";
-        self.bandwidth
-            .get_or_create(&bandwidth)
+            handle(&series.egress, &self.bandwidth, || {
+                series.bandwidth_labels("egress")
+            })
             .inc_by(ctx.bytes_out);
+        }
     }
 
-    fn record_latencies(&self, ctx: &RequestContext, route_labels: &RouteLabels) {
-        if let Some(kong) = ctx.latencies.proxy.or(ctx.latencies.response) {
-            self.kong_latency
-                .get_or_create(route_labels)
-                .observe(kong as f64);
+    /// The series handles of one (service, route, consumer).
+    fn series(&self, key: SeriesKey) -> Arc<Series> {
+        if let Some(series) = read(&self.series).get(&key) {
+            return series.clone();
         }
-        if let Some(upstream) = ctx.latencies.upstream {
-            self.upstream_latency
-                .get_or_create(route_labels)
-                .observe(upstream as f64);
-        }
-        self.request_latency
-            .get_or_create(route_labels)
-            .observe(ctx.elapsed_ms() as f64);
+        write(&self.series)
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Series::new(key)))
+            .clone()
     }
 
     /// The text exposition, with scrape-time gauges refreshed from `runtime`.

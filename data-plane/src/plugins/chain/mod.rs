@@ -22,6 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::model::Plugin as PluginEntity;
 use common::snapshot::ConfigSet;
+use foldhash::HashMap as FastMap;
 use uuid::Uuid;
 
 use super::compile_cx::InstanceCx;
@@ -71,7 +72,8 @@ struct Entry {
     name: &'static str,
     priority: i32,
     instances: Vec<Instance>,
-    by_scope: HashMap<Scope, u32>,
+    /// foldhash: looked up per request and plugin, keyed by configuration ids.
+    by_scope: FastMap<Scope, u32>,
     /// Bit set of the scope combinations present (see [`Scope::bit`]).
     combos: u8,
 }
@@ -188,7 +190,7 @@ impl PluginChain {
                 name,
                 priority: registration.def.priority,
                 instances: Vec::new(),
-                by_scope: HashMap::new(),
+                by_scope: FastMap::default(),
                 combos: 0,
             });
             let scope = Scope {

@@ -11,7 +11,7 @@ fn entry(scopes: &[Scope]) -> Entry {
         name: "probe",
         priority: 0,
         instances: Vec::new(),
-        by_scope: HashMap::new(),
+        by_scope: Default::default(),
         combos: 0,
     };
     for (i, scope) in scopes.iter().enumerate() {

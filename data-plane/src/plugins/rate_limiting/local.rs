@@ -1,8 +1,11 @@
 //! The `local` policy: counters in this node's memory, shared by every configuration
 //! (Kong's `kong_rate_limiting_counters` shared dictionary).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+
+// foldhash: the keys (route, service, identifier, window) are long; SipHash is not needed
+// for a map that is swept and whose keys' shape the configuration fixes.
+use foldhash::HashMap;
 
 /// A counter and when its window ends (Unix seconds).
 struct Counter {

@@ -63,6 +63,8 @@ pub(super) async fn connect_h1(
 ) -> Result<(http1::SendRequest<UpstreamBody>, Arc<IoControl>), ConnectError> {
     let (io, ctl) = connect_io(target).await?;
     let (send, conn) = http1::Builder::new()
+        // Request heads (and small bodies) in one buffer and one write, as downstream.
+        .writev(false)
         .handshake::<_, UpstreamBody>(io)
         .await
         .map_err(ConnectError::Handshake)?;

@@ -9,7 +9,7 @@ mod body;
 mod connect;
 mod timed_io;
 
-use std::collections::HashMap;
+use foldhash::HashMap as FastMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -108,8 +108,9 @@ pub enum Checkout {
 
 pub struct Pool {
     settings: KeepaliveSettings,
-    idle: Mutex<HashMap<PoolKey, Vec<IdleH1>>>,
-    h2: Mutex<HashMap<PoolKey, http2::SendRequest<UpstreamBody>>>,
+    // foldhash: keys are upstream addresses from the configuration, not client input.
+    idle: Mutex<FastMap<PoolKey, Vec<IdleH1>>>,
+    h2: Mutex<FastMap<PoolKey, http2::SendRequest<UpstreamBody>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,8 +124,8 @@ impl Pool {
     pub fn new(settings: KeepaliveSettings) -> Pool {
         Pool {
             settings,
-            idle: Mutex::new(HashMap::new()),
-            h2: Mutex::new(HashMap::new()),
+            idle: Mutex::new(FastMap::default()),
+            h2: Mutex::new(FastMap::default()),
         }
     }
 

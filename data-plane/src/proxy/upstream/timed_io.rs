@@ -71,7 +71,10 @@ impl IoControl {
 pub struct TimedIo<T> {
     inner: T,
     ctl: Arc<IoControl>,
+    /// When bytes last arrived (nanoseconds since `base()`), taken when a read comes back
+    /// pending after data rather than at every read.
     last_read: u64,
+    read_since_pending: bool,
     read_sleep: Option<Pin<Box<Sleep>>>,
     write_blocked_since: Option<Instant>,
     write_sleep: Option<Pin<Box<Sleep>>>,
@@ -83,6 +86,7 @@ impl<T> TimedIo<T> {
             inner,
             ctl,
             last_read: 0,
+            read_since_pending: false,
             read_sleep: None,
             write_blocked_since: None,
             write_sleep: None,
@@ -98,31 +102,44 @@ impl<T> TimedIo<T> {
 
     /// Pending read: fail if the armed read clock ran out, else make sure we are woken
     /// when it does.
+    ///
+    /// The timer is moved lazily: the deadline only moves later (each request and each
+    /// read push it), so a timer set for an earlier deadline is left alone; when it fires
+    /// early, it is set again for the current deadline. A request thus costs no timer
+    /// update and no clock read here.
     fn check_read_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if std::mem::take(&mut self.read_since_pending) {
+            self.last_read = now_nanos();
+        }
         let armed_at = self.ctl.read_armed_at.load(Ordering::Acquire);
         let timeout = self.ctl.read_timeout_ms.load(Ordering::Relaxed);
         if armed_at == 0 || timeout == 0 {
             return Poll::Pending;
         }
         let since = armed_at.max(self.last_read);
-        let deadline = instant_of(since) + Duration::from_millis(timeout);
-        if Instant::now() >= deadline {
-            return Poll::Ready(Self::timed_out("read"));
-        }
-        let sleep = match &mut self.read_sleep {
-            Some(s) => {
-                if s.deadline() != deadline.into() {
-                    s.as_mut().reset(deadline.into());
+        let deadline: tokio::time::Instant =
+            (instant_of(since) + Duration::from_millis(timeout)).into();
+        loop {
+            let sleep = match &mut self.read_sleep {
+                Some(s) => {
+                    if s.deadline() > deadline {
+                        // A shorter timeout than the previous request's.
+                        s.as_mut().reset(deadline);
+                    }
+                    s
                 }
-                s
+                None => self
+                    .read_sleep
+                    .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            };
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if sleep.deadline() >= deadline => {
+                    return Poll::Ready(Self::timed_out("read"));
+                }
+                // Fired for an earlier deadline: wait for the current one.
+                Poll::Ready(()) => sleep.as_mut().reset(deadline),
             }
-            None => self
-                .read_sleep
-                .insert(Box::pin(tokio::time::sleep_until(deadline.into()))),
-        };
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Self::timed_out("read")),
-            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -162,7 +179,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                this.last_read = now_nanos();
+                this.read_since_pending = true;
                 Poll::Ready(r)
             }
             Poll::Pending => match this.check_read_deadline(cx) {
