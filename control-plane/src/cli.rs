@@ -184,8 +184,24 @@ pub struct ConfigImportArgs {
 
 /// Parses the command line, runs the command, and maps failure to a message and exit code 1.
 pub fn main() -> ExitCode {
+    main_with_plugins(Vec::new())
+}
+
+/// `portico-cp` that also knows the custom plugins `custom` (their schemas validate the
+/// Admin API's and `config import`'s plugin configurations, and their versions are what
+/// data planes are checked against): the control plane of a build with custom plugins,
+/// see `docs/custom-plugins.md`. The data plane's counterpart is
+/// `data_plane::cli::main_with_plugins`.
+pub fn main_with_plugins(custom: Vec<common::schema::PluginDef>) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let names: Vec<String> = custom
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    let result = common::schema::register_plugins(custom)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| run(cli, &names));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("portico-cp: {err:#}");
@@ -194,7 +210,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command; `custom` names the registered custom plugins (for the log).
+fn run(cli: Cli, custom: &[String]) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => runtime()?.block_on(crate::store::migrate_command(&args)),
         Command::Health(args) => crate::health::check(&args),
@@ -212,6 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             crate::serve::init_logging(&args.log_level)?;
+            if !custom.is_empty() {
+                tracing::info!(plugins = %custom.join(", "), "custom plugins registered");
+            }
             runtime()?.block_on(crate::serve::serve(args))
         }
         Command::Config {

@@ -2,6 +2,7 @@
 //! SQLite under a temporary prefix, or a Postgres URL), and requests to its Admin API.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 
 use crate::client::{self, Resp};
-use crate::process::{Process, binary, eventually, free_port, loopback};
+use crate::process::{Process, binary, binary_name, eventually, free_port, loopback};
 
 /// The header carrying `--admin-token`.
 pub const TOKEN_HEADER: &str = "Kong-Admin-Token";
@@ -40,8 +41,19 @@ impl ControlPlane {
         database_url: Option<&str>,
         extra: &[&str],
     ) -> ControlPlane {
+        ControlPlane::start_binary_in(&binary("portico-cp"), prefix, database_url, extra).await
+    }
+
+    /// [`ControlPlane::start_in`] with another build of the control plane (one with custom
+    /// plugins, e.g. `portico-cp-example`).
+    pub async fn start_binary_in(
+        binary: &Path,
+        prefix: tempfile::TempDir,
+        database_url: Option<&str>,
+        extra: &[&str],
+    ) -> ControlPlane {
         let admin = loopback(free_port());
-        let mut command = Command::new(binary("portico-cp"));
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .arg("--admin-listen")
@@ -56,7 +68,7 @@ impl ControlPlane {
         }
         let log = prefix.path().join("portico-cp.log");
         let cp = ControlPlane {
-            process: Process::spawn_logged(command, "portico-cp", Some(&log)),
+            process: Process::spawn_logged(command, &binary_name(binary), Some(&log)),
             admin,
             prefix,
             token: None,
@@ -125,7 +137,17 @@ impl ControlPlane {
 
 /// `portico-cp` with `args`, run to completion (with a deadline): success, stdout, stderr.
 pub async fn run_cp(args: &[&str], deadline: Duration) -> (bool, String, String) {
-    let mut command = tokio::process::Command::new(binary("portico-cp"));
+    run_binary(&binary("portico-cp"), args, deadline).await
+}
+
+/// [`run_cp`] with another build of the control plane.
+pub async fn run_binary(
+    binary: &Path,
+    args: &[&str],
+    deadline: Duration,
+) -> (bool, String, String) {
+    let name = binary_name(binary);
+    let mut command = tokio::process::Command::new(binary);
     command
         .args(args)
         .env_remove("PORTICO_DATABASE_URL")
@@ -133,8 +155,8 @@ pub async fn run_cp(args: &[&str], deadline: Duration) -> (bool, String, String)
         .kill_on_drop(true);
     let output = tokio::time::timeout(deadline, command.output())
         .await
-        .expect("portico-cp exits in time")
-        .expect("portico-cp runs");
+        .unwrap_or_else(|_| panic!("{name} exits in time"))
+        .unwrap_or_else(|e| panic!("{name} runs: {e}"));
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -2,12 +2,12 @@
 //! `portico-cp certs generate`, and control planes / data planes started with them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::admin::{ControlPlane, run_cp};
+use crate::admin::{ControlPlane, run_binary};
 use crate::client;
-use crate::process::{DataPlane, eventually, free_port, loopback};
+use crate::process::{DataPlane, binary, eventually, free_port, loopback};
 
 /// A directory of cluster certificates.
 pub struct ClusterCerts {
@@ -18,11 +18,17 @@ pub struct ClusterCerts {
 impl ClusterCerts {
     /// `certs generate` with `args` (besides `--out`).
     pub async fn generate(args: &[&str]) -> ClusterCerts {
+        ClusterCerts::generate_with(&binary("portico-cp"), args).await
+    }
+
+    /// [`ClusterCerts::generate`] by another build of the control plane (one with custom
+    /// plugins has the same `certs generate`).
+    pub async fn generate_with(cp_binary: &Path, args: &[&str]) -> ClusterCerts {
         let dir = tempfile::tempdir().expect("certs dir");
         let out = dir.path().display().to_string();
         let mut all = vec!["certs", "generate", "--out", out.as_str()];
         all.extend_from_slice(args);
-        let (ok, stdout, stderr) = run_cp(&all, Duration::from_secs(30)).await;
+        let (ok, stdout, stderr) = run_binary(cp_binary, &all, Duration::from_secs(30)).await;
         assert!(ok, "certs generate failed: {stdout}{stderr}");
         ClusterCerts {
             dir,
@@ -119,12 +125,26 @@ impl HybridCp {
         cluster: Option<SocketAddr>,
         extra: &[&str],
     ) -> HybridCp {
+        let binary = binary("portico-cp");
+        HybridCp::start_binary(&binary, certs, database_url, prefix, cluster, extra).await
+    }
+
+    /// [`HybridCp::start`] with another build of the control plane (one with custom
+    /// plugins, e.g. `portico-cp-example`).
+    pub async fn start_binary(
+        binary: &Path,
+        certs: &ClusterCerts,
+        database_url: Option<&str>,
+        prefix: Option<tempfile::TempDir>,
+        cluster: Option<SocketAddr>,
+        extra: &[&str],
+    ) -> HybridCp {
         let cluster = cluster.unwrap_or_else(|| loopback(free_port()));
         let mut args = certs.cp_args(cluster);
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let prefix = prefix.unwrap_or_else(|| tempfile::tempdir().expect("prefix dir"));
-        let cp = ControlPlane::start_in(prefix, database_url, &args).await;
+        let cp = ControlPlane::start_binary_in(binary, prefix, database_url, &args).await;
         HybridCp { cp, cluster }
     }
 
@@ -138,9 +158,15 @@ impl HybridCp {
 
 /// Starts `portico-dp serve` with `args` plus `extra`.
 pub async fn start_dp(args: Vec<String>, extra: &[&str]) -> DataPlane {
+    start_dp_binary(&binary("portico-dp"), args, extra).await
+}
+
+/// [`start_dp`] with another build of the data plane (one with custom plugins, e.g.
+/// `portico-dp-example`).
+pub async fn start_dp_binary(binary: &Path, args: Vec<String>, extra: &[&str]) -> DataPlane {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend_from_slice(extra);
-    DataPlane::start(&all).await
+    DataPlane::start_binary(binary, &all).await
 }
 
 /// The status of `GET path` through a data plane's proxy (0 when the request failed).

@@ -26,6 +26,13 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The file name of a binary, to name its process in messages.
+pub fn binary_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 /// A loopback port that was free a moment ago, for a process the test starts (which binds
 /// it itself, so the port is released in between).
 ///
@@ -201,6 +208,13 @@ impl DataPlane {
     /// Starts `portico-dp serve` with `extra` arguments and waits until its status API
     /// answers (not necessarily ready).
     pub async fn start(extra: &[&str]) -> DataPlane {
+        DataPlane::start_binary(&binary("portico-dp"), extra).await
+    }
+
+    /// [`DataPlane::start`] with another build of the data plane (one with custom plugins,
+    /// e.g. `portico-dp-example`).
+    pub async fn start_binary(binary: &std::path::Path, extra: &[&str]) -> DataPlane {
+        let name = binary_name(binary);
         let prefix = tempfile::tempdir().expect("prefix dir");
         // Listeners named in `extra` are used as given; the others get free ports.
         let given = |flag: &str| -> Option<SocketAddr> {
@@ -210,7 +224,7 @@ impl DataPlane {
         let proxy = given("--proxy-listen").unwrap_or_else(|| loopback(free_port()));
         let proxy_tls = given("--proxy-listen-tls").unwrap_or_else(|| loopback(free_port()));
         let status = given("--status-listen").unwrap_or_else(|| loopback(free_port()));
-        let mut command = Command::new(binary("portico-dp"));
+        let mut command = Command::new(binary);
         command.arg("serve");
         for (flag, addr) in [
             ("--proxy-listen", proxy),
@@ -226,7 +240,7 @@ impl DataPlane {
         }
         command.args(extra);
         let log = prefix.path().join("portico-dp.log");
-        let process = Process::spawn_logged(command, "portico-dp", Some(&log));
+        let process = Process::spawn_logged(command, &name, Some(&log));
         let mut dp = DataPlane {
             process,
             proxy,
@@ -246,7 +260,7 @@ impl DataPlane {
             let running = dp.process.running();
             if !running || Instant::now() > deadline {
                 panic!(
-                    "portico-dp did not come up (running: {running}); its log:\n{}",
+                    "{name} did not come up (running: {running}); its log:\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
                 );
             }

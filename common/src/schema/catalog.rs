@@ -78,16 +78,74 @@ impl SchemaLookup for Catalog {
     }
 }
 
-/// The catalog with every bundled plugin enabled.
+/// The process-wide catalog the control plane (Admin API, declarative import, snapshot
+/// publisher) validates with. Initialised on first use with the bundled plugins, or earlier
+/// by [`register_plugins`] with the bundled plugins plus a build's custom ones.
+static CATALOG: OnceLock<Catalog> = OnceLock::new();
+
+/// The process-wide catalog: every bundled plugin, plus the custom plugins given to
+/// [`register_plugins`] if that ran first.
 pub fn catalog() -> &'static Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(Catalog::bundled)
+}
+
+/// Why custom plugins could not be added to the process-wide catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Something already validated with the catalog; adding plugins now would let two
+    /// parts of the process disagree on what is valid.
+    #[error(
+        "custom plugins must be registered before the schema catalog is first used (call register_plugins at the start of main)"
+    )]
+    CatalogInUse,
+    #[error("plugin '{0}' is a bundled plugin; a custom plugin needs a name of its own")]
+    Bundled(&'static str),
+    #[error("plugin '{0}' is registered twice")]
+    Duplicate(&'static str),
+}
+
+/// Makes the process-wide [`catalog()`] the bundled plugins plus `custom` (Kong's
+/// `plugins = bundled,<name>` in `kong.conf`): a control plane built with custom plugins
+/// calls this once, before anything validates (see `docs/custom-plugins.md`). Fails when
+/// the catalog is already in use, or when a name is bundled or given twice.
+pub fn register_plugins(custom: Vec<PluginDef>) -> Result<(), RegisterError> {
+    register_into(&CATALOG, custom)
+}
+
+pub(super) fn register_into(
+    cell: &OnceLock<Catalog>,
+    custom: Vec<PluginDef>,
+) -> Result<(), RegisterError> {
+    if cell.get().is_some() {
+        return Err(RegisterError::CatalogInUse);
+    }
+    let catalog = Catalog::bundled_and(custom)?;
+    // A concurrent first use between the check and here loses nothing: `set` refuses.
+    cell.set(catalog).map_err(|_| RegisterError::CatalogInUse)
 }
 
 impl Catalog {
     /// Every entity and every bundled plugin.
     pub fn bundled() -> Catalog {
         Catalog::with_plugins(plugins::bundled())
+    }
+
+    /// Every entity, every bundled plugin and the custom plugins `custom` (after the
+    /// bundled ones, in the given order). Refuses a bundled name or a name given twice.
+    pub fn bundled_and(custom: Vec<PluginDef>) -> Result<Catalog, RegisterError> {
+        let mut all = plugins::bundled();
+        let bundled = all.len();
+        for def in custom {
+            if let Some(existing) = all.iter().position(|p| p.name == def.name) {
+                return Err(if existing < bundled {
+                    RegisterError::Bundled(def.name)
+                } else {
+                    RegisterError::Duplicate(def.name)
+                });
+            }
+            all.push(def);
+        }
+        Ok(Catalog::with_plugins(all))
     }
 
     /// Every entity, with only the given plugins enabled (others are rejected with

@@ -2,7 +2,8 @@
 //! Admin API and the declarative loader perform with them, and Kong's error shapes.
 //!
 //! Entities travel as JSON objects (`serde_json::Map`). A write goes through the
-//! [`Catalog`] (usually the shared [`catalog()`]):
+//! [`Catalog`] (usually the shared [`catalog()`]: the bundled plugins, plus a build's
+//! custom plugins when its `main` called [`register_plugins`] first):
 //!
 //! - [`Catalog::insert`] (POST), [`Catalog::upsert`] (PUT), [`Catalog::update`] (PATCH)
 //!   return the complete entity (every field present, `null` where unset) or a
@@ -39,7 +40,7 @@ pub mod typedefs;
 mod validate;
 mod values;
 
-pub use catalog::{Catalog, EntitySchema, catalog};
+pub use catalog::{Catalog, EntitySchema, RegisterError, catalog, register_plugins};
 pub use errors::{ErrorNode, Errors, SchemaViolation, lua_compact, lua_number};
 pub use field::{CustomValidator, Field, FieldType, MatchAny, PatternRule};
 pub use foreign::{ForeignKeysUnresolved, ForeignLookup};

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::schema::plugins::BUNDLED_PLUGIN_VERSION;
 use tokio::sync::watch;
 
 use super::server::PublishedSnapshot;
@@ -211,8 +210,26 @@ async fn build(store: &Store) -> Result<(PublishedSnapshot, usize, Duration), Bu
 }
 
 /// The control plane's version of a plugin, compared with each data plane's (Kong's plugin
-/// compatibility check). Bundled plugins carry the version of the Kong release whose
-/// plugins they implement.
-pub fn plugin_version(_name: &str) -> String {
-    BUNDLED_PLUGIN_VERSION.to_owned()
+/// compatibility check): its `PluginDef.version` in the catalog. Bundled plugins carry the
+/// version of the Kong release whose plugins they implement, custom plugins their own. A
+/// plugin this control plane does not know (stored by a build that had it) has no
+/// version, so only its presence on a data plane is checked.
+pub fn plugin_version(name: &str) -> String {
+    common::schema::catalog()
+        .plugin(name)
+        .map(|p| p.version.to_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_version;
+    use common::schema::plugins::BUNDLED_PLUGIN_VERSION;
+
+    #[test]
+    fn plugin_versions_come_from_the_catalog() {
+        // This test process registers no custom plugin: the bundled catalog.
+        assert_eq!(plugin_version("key-auth"), BUNDLED_PLUGIN_VERSION);
+        assert_eq!(plugin_version("not-installed"), "");
+    }
 }

@@ -52,7 +52,7 @@ impl PublishedSnapshot {
     /// Checks `config` (the same structural checks a data plane runs, so a snapshot that
     /// every data plane would refuse is never published), encodes it once as `version`, and
     /// records the plugins it uses; `plugin_version` is the control plane's version of a
-    /// plugin (Portico's bundled plugins share Portico's version).
+    /// plugin (`publisher::plugin_version`: its `PluginDef.version` in the catalog).
     pub fn build(
         version: u64,
         config: &common::snapshot::ConfigSet,

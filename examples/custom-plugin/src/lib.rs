@@ -5,6 +5,10 @@
 //! Versions outside `allowed` are refused with 400; an absent header means `default`
 //! (refused when there is none). The upstream receives the accepted version in
 //! `X-Api-Version-Accepted` and the client gets it back in `X-Api-Version`.
+//!
+//! The crate's two binaries share [`definition`]: `portico-dp-example` runs the plugin
+//! ([`registry`]), `portico-cp-example` validates its configurations with the same schema
+//! and checks data planes' versions of it.
 
 use std::sync::Arc;
 
@@ -16,9 +20,10 @@ use serde::Deserialize;
 /// The plugin's name, as configured (`name: api-version`).
 pub const NAME: &str = "api-version";
 
-/// The schema: what the control plane and the declarative loader validate, with the
-/// plugin's priority (it runs after authentication, priority 1000-1600, and before
-/// rate limiting, 910) and version.
+/// The schema: what the control plane (`portico-cp-example`) and the declarative loader
+/// validate, with the plugin's priority (it runs after authentication, priority
+/// 1000-1600, and before rate limiting, 910) and version (compared between the control
+/// plane and each data plane). The one definition both binaries use.
 pub fn definition() -> PluginDef {
     let config = Schema::record(vec![
         (

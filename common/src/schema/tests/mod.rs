@@ -11,6 +11,7 @@ use crate::model::EntityKind;
 mod bundled_plugins;
 mod certificates;
 mod credentials;
+mod custom_plugins;
 mod engine;
 mod foreign;
 mod form;
