@@ -174,6 +174,32 @@ async fn http_log_batches_and_retries() {
     assert_eq!(c.upstream.requests(), 3);
 }
 
+/// Batches reuse the log server connection for `keepalive` ms (Kong's `set_keepalive`);
+/// with `keepalive: 0` every batch opens its own.
+#[tokio::test]
+async fn http_log_keeps_its_connection_alive_between_batches() {
+    for (keepalive, connections) in [(60_000, 1), (0, 3)] {
+        let c = collector(vec![]).await;
+        let endpoint = format!("http://127.0.0.1:{}/logs", c.upstream.port());
+        let (proxy, _up) = proxied(json!({
+            "http_endpoint": endpoint,
+            "keepalive": keepalive,
+            "queue": {"max_batch_size": 1, "max_coalescing_delay": 0.01},
+        }))
+        .await;
+        for (n, path) in ["/a", "/b", "/c"].into_iter().enumerate() {
+            send(&proxy, get(path, "log.test")).await;
+            let c = &c;
+            eventually(Duration::from_secs(10), "the entry logged", || async move {
+                (c.received.lock().unwrap().len() > n).then_some(())
+            })
+            .await;
+        }
+        assert_eq!(c.upstream.requests(), 3, "keepalive {keepalive}");
+        assert_eq!(c.upstream.connections(), connections, "keepalive {keepalive}");
+    }
+}
+
 #[test]
 fn schemas_reject_bad_configs() {
     for (name, conf, message) in [

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::{HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 
 use self::queue::{Queue, QueueConfig};
 use self::sender::HttpSender;
+use super::http_client::{self, Target};
 use super::{InstanceCx, Kong, Plugin};
 
 #[derive(Debug, Deserialize)]
@@ -22,6 +23,7 @@ struct Config {
     method: String,
     content_type: String,
     timeout: f64,
+    keepalive: f64,
     headers: Option<BTreeMap<String, String>>,
     queue: QueueConfig,
     custom_fields_by_lua: Option<serde_json::Map<String, serde_json::Value>>,
@@ -35,23 +37,10 @@ pub struct HttpLog {
 pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
     let config: Config = cx.config()?;
     super::file_log::refuse_lua(&config.custom_fields_by_lua)?;
-    let uri: Uri = config
-        .http_endpoint
-        .parse()
-        .map_err(|e| format!("invalid http_endpoint: {e}"))?;
-    let tls = match uri.scheme_str() {
-        Some("https") => Some(crate::tls::client::client_config(
-            &crate::tls::client::UpstreamTls {
-                verify: false,
-                verify_depth: crate::tls::client::DEFAULT_VERIFY_DEPTH,
-                roots: Arc::new(rustls::RootCertStore::empty()),
-                client_certificate: None,
-                alpn_h2: false,
-            },
-        )?),
-        Some("http") => None,
-        _ => return Err("http_endpoint must be an http or https URL".into()),
-    };
+    let target =
+        Target::parse(&config.http_endpoint).map_err(|e| format!("invalid http_endpoint: {e}"))?;
+    // Kong's http-log does not verify the log server's certificate.
+    let tls = http_client::tls_config(false, Arc::new(rustls::RootCertStore::empty()))?;
     let headers = config
         .headers
         .unwrap_or_default()
@@ -65,12 +54,15 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         .collect::<Result<Vec<_>, String>>()?;
     let sender = Arc::new(HttpSender {
         method: Method::from_bytes(config.method.as_bytes()).map_err(|e| e.to_string())?,
-        uri,
+        target,
         content_type: config.content_type,
         timeout: Duration::from_millis(config.timeout.max(1.0) as u64),
+        keepalive: Duration::from_millis(config.keepalive.max(0.0) as u64),
         headers,
         as_array: config.queue.max_batch_size > 1,
         tls,
+        dns: cx.dns.clone(),
+        idle: tokio::sync::Mutex::new(None),
     });
     // One queue per plugin instance and configuration (Kong names it after both).
     let key = format!("http-log {} {}", cx.entity.id, cx.entity.config);

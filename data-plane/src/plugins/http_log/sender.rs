@@ -1,28 +1,39 @@
-//! Sending a batch to the log server (Kong's `send_entries`): one request per batch,
-//! TLS without certificate verification (Kong's `ssl_verify = false`), basic auth from
-//! the URL's user info, the configured headers (not overriding Kong's own).
+//! Sending a batch to the log server (Kong's `send_entries`): one request per batch over
+//! the shared plugin HTTP client, TLS without certificate verification (Kong's
+//! `ssl_verify = false`), basic auth from the URL's user info, the configured headers (not
+//! overriding Kong's own). The connection is kept for the next batch for `keepalive`
+//! milliseconds, as Kong's `httpc:set_keepalive`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use http::{HeaderName, HeaderValue, Method, Request};
+use http_body_util::Full;
+use tokio::sync::Mutex;
 
 use super::queue::Sender;
+use crate::balancer::Dns;
+use crate::plugins::http_client::{self, Connect, Target};
+
+/// The longest response body read (Kong reads it only to report errors).
+const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct HttpSender {
     pub method: Method,
-    pub uri: Uri,
+    pub target: Target,
     pub content_type: String,
     pub timeout: Duration,
+    /// How long an idle connection is kept for the next batch (`keepalive`, ms in Kong).
+    pub keepalive: Duration,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The batch is sent as a JSON array (`max_batch_size` > 1) or as the one entry.
     pub as_array: bool,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub dns: Arc<Dns>,
+    /// The connection kept from the last batch and when it went idle.
+    pub idle: Mutex<Option<(http_client::Sender, Instant)>>,
 }
 
 impl HttpSender {
@@ -34,31 +45,16 @@ impl HttpSender {
         }
     }
 
-    async fn request(&self, body: String) -> Result<(), String> {
-        let host = self.uri.host().ok_or("no host")?.to_string();
-        let port = self
-            .uri
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let target = format!("{host}:{port}");
-        let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+    fn request(&self, body: String) -> Result<Request<Full<Bytes>>, String> {
         let mut req = Request::builder()
             .method(self.method.clone())
-            .uri(path)
-            .header(http::header::HOST, &target)
+            .uri(self.target.path_and_query.as_str())
+            .header(http::header::HOST, self.target.host_header())
             .header(http::header::CONTENT_TYPE, &self.content_type)
             .header(http::header::CONTENT_LENGTH, body.len());
-        let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or("");
-        let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
-        if let Some(userinfo) = userinfo {
-            let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
-            req = req.header(
-                http::header::AUTHORIZATION,
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(decoded.as_bytes())
-                ),
-            );
+        if let Some(userinfo) = &self.target.userinfo {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(userinfo.as_bytes());
+            req = req.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
         }
         let mut req = req
             .body(Full::new(Bytes::from(body)))
@@ -68,54 +64,78 @@ impl HttpSender {
                 req.headers_mut().insert(name.clone(), value.clone());
             }
         }
-        let tcp = TcpStream::connect(&target)
-            .await
-            .map_err(|e| format!("failed request to {target}: {e}"))?;
-        let status = match &self.tls {
-            Some(config) => {
-                let name = crate::tls::client::server_name(&host).ok_or("invalid host name")?;
-                let stream = tokio_rustls::TlsConnector::from(config.clone())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("failed request to {target}: {e}"))?;
-                exchange(stream, req).await?
-            }
-            None => exchange(tcp, req).await?,
+        Ok(req)
+    }
+
+    /// The connection kept from the last batch, if it is still usable.
+    async fn kept(&self) -> Option<http_client::Sender> {
+        let (sender, since) = self.idle.lock().await.take()?;
+        (since.elapsed() < self.keepalive && !sender.is_closed()).then_some(sender)
+    }
+
+    async fn connect(&self) -> Result<http_client::Sender, String> {
+        let how = Connect {
+            dns: &self.dns,
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+            proxy: None,
         };
-        if status.0 < 300 {
+        http_client::connect(&self.target, &how).await
+    }
+
+    async fn exchange(&self, body: String) -> Result<(), String> {
+        let target = format!("{}:{}", self.target.host, self.target.port);
+        let fail = |e: String| format!("failed request to {target}: {e}");
+        let sent = match self.kept().await {
+            // The server may have closed a kept connection meanwhile: one more try on a
+            // new connection before the queue's retry policy takes over.
+            Some(mut kept) => {
+                match http_client::send(
+                    &mut kept,
+                    self.request(body.clone())?,
+                    self.timeout,
+                    BODY_LIMIT,
+                )
+                .await
+                {
+                    Ok(response) => Ok((kept, response)),
+                    Err(_) => self.exchange_new(body).await,
+                }
+            }
+            None => self.exchange_new(body).await,
+        };
+        let (sender, response) = sent.map_err(fail)?;
+        let status = response.status().as_u16();
+        if !self.keepalive.is_zero() {
+            *self.idle.lock().await = Some((sender, Instant::now()));
+        }
+        if status < 300 {
             Ok(())
         } else {
             Err(format!(
-                "request to {target} returned status code {} and body {}",
-                status.0, status.1
+                "request to {target} returned status code {status} and body {}",
+                String::from_utf8_lossy(response.body())
             ))
         }
     }
 }
 
-async fn exchange<S>(stream: S, req: Request<Full<Bytes>>) -> Result<(u16, String), String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+impl HttpSender {
+    async fn exchange_new(
+        &self,
+        body: String,
+    ) -> Result<(http_client::Sender, http::Response<Bytes>), String> {
+        let mut sender = self.connect().await?;
+        let response =
+            http_client::send(&mut sender, self.request(body)?, self.timeout, BODY_LIMIT).await?;
+        Ok((sender, response))
+    }
 }
 
 impl Sender for Arc<HttpSender> {
     async fn send(&self, batch: Vec<String>) -> Result<(), String> {
         let body = self.payload(batch);
-        tokio::time::timeout(self.timeout, self.request(body))
+        tokio::time::timeout(self.timeout, self.exchange(body))
             .await
             .map_err(|_| "timeout".to_string())?
     }
