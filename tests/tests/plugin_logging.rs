@@ -196,7 +196,11 @@ async fn http_log_keeps_its_connection_alive_between_batches() {
             .await;
         }
         assert_eq!(c.upstream.requests(), 3, "keepalive {keepalive}");
-        assert_eq!(c.upstream.connections(), connections, "keepalive {keepalive}");
+        assert_eq!(
+            c.upstream.connections(),
+            connections,
+            "keepalive {keepalive}"
+        );
     }
 }
 

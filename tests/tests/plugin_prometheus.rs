@@ -7,7 +7,7 @@ use data_plane::runtime::ConfigSet;
 use http_body_util::Full;
 use portico_tests::client::{self, get};
 use portico_tests::entities::{
-    PluginScope, consumer, key_credential, plugin, route_paths, service,
+    PluginScope, consumer, key_credential, plugin, route_paths, service, target, upstream,
 };
 use portico_tests::proxy::{TestProxy, rejected};
 use portico_tests::upstream::Upstream;
@@ -82,6 +82,40 @@ async fn the_plugin_switches_choose_the_recorded_families() {
     assert_eq!(latency.len(), 1, "{latency:?}");
     assert!(latency[0].contains("route=\"timed\""));
     assert!(!text.contains("route=\"unmeasured\""));
+}
+
+/// Target health is exported only when an instance asks for it (`upstream_health_metrics`,
+/// off by default as in Kong); without any prometheus instance it always is.
+#[tokio::test]
+async fn upstream_health_metrics_follow_the_switch() {
+    let backend = Upstream::echo().await;
+    for (instance, exported) in [
+        (None, true),
+        (Some(json!({})), false),
+        (Some(json!({"upstream_health_metrics": true})), true),
+    ] {
+        let pool = upstream("pool");
+        let svc = service("http://pool");
+        let config = ConfigSet {
+            plugins: instance
+                .clone()
+                .map(|c| plugin("prometheus", c))
+                .into_iter()
+                .collect(),
+            targets: vec![target(&pool, &format!("127.0.0.1:{}", backend.port()), 100)],
+            upstreams: vec![pool],
+            routes: vec![route_paths(Some(&svc), &["/"])],
+            services: vec![svc],
+            ..Default::default()
+        };
+        let proxy = TestProxy::start(config).await;
+        let text = metrics(&proxy).await;
+        assert_eq!(
+            text.contains("kong_upstream_target_health{"),
+            exported,
+            "{instance:?}: {text}"
+        );
+    }
 }
 
 #[test]

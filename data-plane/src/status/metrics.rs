@@ -462,7 +462,11 @@ impl Metrics {
             .set(i64::try_from(snap.total_requests).unwrap_or(i64::MAX));
         self.target_health.clear();
         // Like Kong's exporter: every address gets one series per state, 1 for its state.
-        for balancer in runtime.upstreams() {
+        let upstreams = exports_target_health(&runtime.source)
+            .then(|| runtime.upstreams())
+            .into_iter()
+            .flatten();
+        for balancer in upstreams {
             for health in balancer.health() {
                 for state in TARGET_STATES {
                     self.target_health
@@ -484,6 +488,21 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Whether `kong_upstream_target_health` is exported: always without a prometheus plugin
+/// (Portico's default), else only when an enabled instance sets `upstream_health_metrics`
+/// (Kong's exporter; its default is off).
+fn exports_target_health(config: &common::snapshot::ConfigSet) -> bool {
+    let mut instances = config
+        .plugins
+        .iter()
+        .filter(|p| p.enabled && p.name == "prometheus")
+        .peekable();
+    instances.peek().is_none()
+        || instances.any(|p| {
+            p.config.get("upstream_health_metrics") == Some(&serde_json::Value::Bool(true))
+        })
 }
 
 /// The states of `kong_upstream_target_health`, in Kong's order.
