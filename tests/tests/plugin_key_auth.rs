@@ -110,6 +110,24 @@ async fn a_valid_key_identifies_the_consumer_upstream() {
 }
 
 #[tokio::test]
+async fn consumer_headers_sent_by_the_client_are_replaced_or_removed() {
+    let (proxy, _upstream, config) = setup().await;
+    let alice = &config.consumers[0];
+    let req = get("/plain", "k.test")
+        .header("apikey", "secret-alice")
+        .header("x-consumer-id", "spoofed")
+        .header("x-consumer-custom-id", "spoofed")
+        .header("x-anonymous-consumer", "true");
+    let resp = send(&proxy, req).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let headers = &resp.json()["headers"];
+    assert_eq!(headers["x-consumer-id"], alice.id.to_string());
+    // alice has no custom_id, and a key is no anonymous consumer.
+    assert!(headers["x-consumer-custom-id"].is_null(), "{headers}");
+    assert!(headers["x-anonymous-consumer"].is_null(), "{headers}");
+}
+
+#[tokio::test]
 async fn hide_credentials_strips_the_key() {
     let (proxy, _upstream, _) = setup().await;
     let resp = send(&proxy, get("/hidden?apikey=secret-alice&x=1", "k.test")).await;

@@ -11,11 +11,13 @@ use common::model::Consumer;
 use super::credentials::Credential;
 use super::{Exit, Flow, Kong};
 
-pub const X_CONSUMER_ID: &str = "x-consumer-id";
-pub const X_CONSUMER_CUSTOM_ID: &str = "x-consumer-custom-id";
-pub const X_CONSUMER_USERNAME: &str = "x-consumer-username";
-pub const X_CREDENTIAL_IDENTIFIER: &str = "x-credential-identifier";
-pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
+// Constants: `HeaderName::from_static` outside a const context looks the name up at run
+// time, on every request.
+const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
 
 /// The upstream headers naming a consumer and its credential, computed once (per
 /// credential per configuration for the key lookups of key-auth).
@@ -87,16 +89,22 @@ pub fn set_consumer_with(
     values: &ConsumerHeaders,
 ) {
     if let Ok(headers) = kong.service_request().headers_mut() {
-        let mut set = |name: &'static str, value: &Option<HeaderValue>| {
-            let name = HeaderName::from_static(name);
-            match value {
-                Some(v) => {
-                    headers.insert(name, v.clone());
-                }
-                None => {
-                    headers.remove(name);
-                }
+        // Removing a header hashes its name; most requests carry none of these, which
+        // one pass over the (few) request header names tells.
+        let client_sent = headers.keys().any(|name| {
+            let name = name.as_str();
+            name.starts_with("x-consumer-")
+                || name.starts_with("x-credential-")
+                || name.starts_with("x-anonymous-")
+        });
+        let mut set = |name: HeaderName, value: &Option<HeaderValue>| match value {
+            Some(v) => {
+                headers.insert(name, v.clone());
             }
+            None if client_sent => {
+                headers.remove(name);
+            }
+            None => {}
         };
         set(X_CONSUMER_ID, &values.id);
         set(X_CONSUMER_CUSTOM_ID, &values.custom_id);

@@ -1,6 +1,7 @@
 //! key-auth (Kong's `kong/plugins/key-auth/handler.lua`, PRIORITY 1250): a key in a
 //! header, query argument or body field identifies a consumer's credential.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -46,6 +47,21 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
     }))
 }
 
+/// A key as found in the request: a header's value is kept as it came (no copy).
+enum FoundKey {
+    Header(HeaderValue),
+    Text(String),
+}
+
+impl FoundKey {
+    fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            FoundKey::Header(v) => String::from_utf8_lossy(v.as_bytes()),
+            FoundKey::Text(t) => Cow::Borrowed(t),
+        }
+    }
+}
+
 /// Whether a credential with Kong's `ttl` has expired.
 fn expired(credential: &KeyAuthCredential) -> bool {
     let Some(ttl) = credential.ttl else {
@@ -60,7 +76,10 @@ impl KeyAuth {
     }
 
     /// The key and the name it was found under; `Err` for a duplicated key.
-    async fn find_key(&self, kong: &mut Kong<'_>) -> Result<Option<(String, String)>, Exit> {
+    async fn find_key<'s>(
+        &'s self,
+        kong: &mut Kong<'_>,
+    ) -> Result<Option<(FoundKey, &'s str)>, Exit> {
         let mut body: Option<serde_json::Map<String, serde_json::Value>> = None;
         for name in &self.config.key_names {
             let mut values: Vec<String> = Vec::new();
@@ -70,12 +89,7 @@ impl KeyAuth {
                 let mut found = headers.get_all(name.as_str()).iter();
                 match (found.next(), found.next()) {
                     (Some(_), Some(_)) => return Err(self.unauthorized("Duplicate API key found")),
-                    (Some(v), None) => {
-                        return Ok(Some((
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            name.clone(),
-                        )));
-                    }
+                    (Some(v), None) => return Ok(Some((FoundKey::Header(v.clone()), name))),
                     _ => {}
                 }
             }
@@ -102,7 +116,7 @@ impl KeyAuth {
             }
             match values.len() {
                 0 => continue,
-                1 => return Ok(values.pop().map(|v| (v, name.clone()))),
+                1 => return Ok(values.pop().map(|v| (FoundKey::Text(v), name.as_str()))),
                 _ => return Err(self.unauthorized("Duplicate API key found")),
             }
         }
@@ -126,15 +140,15 @@ impl KeyAuth {
 impl Authenticate for KeyAuth {
     async fn attempt(&self, kong: &mut Kong<'_>) -> Result<(), Exit> {
         let found = self.find_key(kong).await?;
-        let Some((key, name)) = found.filter(|(k, _)| !k.is_empty()) else {
+        let Some((key, name)) = found.filter(|(k, _)| !k.as_str().is_empty()) else {
             return Err(self.unauthorized("No API key found in request"));
         };
         if self.config.hide_credentials {
-            self.hide(kong, &name).await;
+            self.hide(kong, name).await;
         }
         let entry = self
             .keys
-            .get(&key)
+            .get(key.as_str().as_ref())
             .filter(|e| !expired(&e.credential))
             .ok_or_else(|| self.unauthorized("Unauthorized"))?;
         if entry.consumer.is_none() {

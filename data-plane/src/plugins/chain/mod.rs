@@ -58,12 +58,19 @@ struct Scope {
     consumer: Option<Uuid>,
 }
 
+/// Bit of a scope combination (route, service, consumer present), so lookups skip
+/// combinations nobody configured.
+const fn combo_bit(route: bool, service: bool, consumer: bool) -> u8 {
+    1 << ((route as u8) | ((service as u8) << 1) | ((consumer as u8) << 2))
+}
+
 impl Scope {
-    /// Bit of this scope's combination, so lookups skip combinations nobody configured.
     fn bit(&self) -> u8 {
-        1 << ((self.route.is_some() as u8)
-            | ((self.service.is_some() as u8) << 1)
-            | ((self.consumer.is_some() as u8) << 2))
+        combo_bit(
+            self.route.is_some(),
+            self.service.is_some(),
+            self.consumer.is_some(),
+        )
     }
 }
 
@@ -74,11 +81,35 @@ struct Entry {
     instances: Vec<Instance>,
     /// foldhash: looked up per request and plugin, keyed by configuration ids.
     by_scope: FastMap<Scope, u32>,
-    /// Bit set of the scope combinations present (see [`Scope::bit`]).
+    /// Bit set of the scope combinations present (see [`combo_bit`]).
     combos: u8,
+    /// The global instance, if any.
+    global: Option<u32>,
 }
 
 impl Entry {
+    fn new(name: &'static str, priority: i32) -> Entry {
+        Entry {
+            name,
+            priority,
+            instances: Vec::new(),
+            by_scope: FastMap::default(),
+            combos: 0,
+            global: None,
+        }
+    }
+
+    /// Files an instance under its scope.
+    fn add(&mut self, scope: Scope, instance: Instance) {
+        let index = u32::try_from(self.instances.len()).unwrap_or(u32::MAX);
+        self.instances.push(instance);
+        self.combos |= scope.bit();
+        if scope.bit() == GLOBAL_ONLY {
+            self.global = Some(index);
+        }
+        self.by_scope.insert(scope, index);
+    }
+
     fn find(&self, scope: Scope) -> Option<u32> {
         if self.combos & scope.bit() == 0 {
             return None;
@@ -93,9 +124,18 @@ impl Entry {
         service: Option<Uuid>,
         consumer: Option<Uuid>,
     ) -> Option<u32> {
+        // The common case, a plugin configured once globally: no hashing at all.
+        if self.combos == GLOBAL_ONLY {
+            return self.global;
+        }
         for [r, s, c] in PRECEDENCE {
-            // A combination applies only when the request has every part it names.
-            if (r && route.is_none()) || (s && service.is_none()) || (c && consumer.is_none()) {
+            // A combination applies only when the request has every part it names, and
+            // is looked up only when some instance was configured with it.
+            if (r && route.is_none())
+                || (s && service.is_none())
+                || (c && consumer.is_none())
+                || self.combos & combo_bit(r, s, c) == 0
+            {
                 continue;
             }
             let scope = Scope {
@@ -103,13 +143,15 @@ impl Entry {
                 service: if s { service } else { None },
                 consumer: if c { consumer } else { None },
             };
-            if let Some(i) = self.find(scope) {
-                return Some(i);
+            if let Some(i) = self.by_scope.get(&scope) {
+                return Some(*i);
             }
         }
         None
     }
 }
+
+const GLOBAL_ONLY: u8 = combo_bit(false, false, false);
 
 /// Kong's precedence of scopes as (route, service, consumer), most specific first.
 const PRECEDENCE: [[bool; 3]; 8] = [
@@ -186,26 +228,22 @@ impl PluginChain {
                 }
             };
             let name = registration.def.name;
-            let entry = by_name.entry(name).or_insert_with(|| Entry {
-                name,
-                priority: registration.def.priority,
-                instances: Vec::new(),
-                by_scope: FastMap::default(),
-                combos: 0,
-            });
+            let entry = by_name
+                .entry(name)
+                .or_insert_with(|| Entry::new(name, registration.def.priority));
             let scope = Scope {
                 route: entity.route.map(|r| r.id),
                 service: entity.service.map(|s| s.id),
                 consumer: entity.consumer.map(|c| c.id),
             };
-            let index = u32::try_from(entry.instances.len()).unwrap_or(u32::MAX);
-            entry.instances.push(Instance {
-                id: entity.id,
-                name,
-                handler,
-            });
-            entry.combos |= scope.bit();
-            entry.by_scope.insert(scope, index);
+            entry.add(
+                scope,
+                Instance {
+                    id: entity.id,
+                    name,
+                    handler,
+                },
+            );
         }
         if !problems.is_empty() {
             return Err(problems);

@@ -7,21 +7,16 @@ impl Plugin for Noop {}
 
 /// An entry holding one instance per given scope; instance `i` is `scopes[i]`.
 fn entry(scopes: &[Scope]) -> Entry {
-    let mut e = Entry {
-        name: "probe",
-        priority: 0,
-        instances: Vec::new(),
-        by_scope: Default::default(),
-        combos: 0,
-    };
-    for (i, scope) in scopes.iter().enumerate() {
-        e.instances.push(Instance {
-            id: Uuid::new_v4(),
-            name: "probe",
-            handler: Arc::new(Noop),
-        });
-        e.by_scope.insert(*scope, i as u32);
-        e.combos |= scope.bit();
+    let mut e = Entry::new("probe", 0);
+    for scope in scopes {
+        e.add(
+            *scope,
+            Instance {
+                id: Uuid::new_v4(),
+                name: "probe",
+                handler: Arc::new(Noop),
+            },
+        );
     }
     e
 }

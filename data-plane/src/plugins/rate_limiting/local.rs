@@ -1,69 +1,130 @@
 //! The `local` policy: counters in this node's memory, shared by every configuration
 //! (Kong's `kong_rate_limiting_counters` shared dictionary).
+//!
+//! Kong keys each counter by `route:service:identifier:window start:period`. Here the
+//! route and service (the plugin's scope) pick a [`ScopeCounters`] once, when the plugin
+//! is compiled, and each identifier holds one counter per period that restarts when its
+//! window changes: a request formats no key and allocates nothing once its identifier is
+//! known.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-// foldhash: the keys (route, service, identifier, window) are long; SipHash is not needed
-// for a map that is swept and whose keys' shape the configuration fixes.
+// foldhash: the identifiers are client input, but the map is bounded by sweeping and its
+// hasher is seeded per process.
 use foldhash::HashMap;
 
-/// A counter and when its window ends (Unix seconds).
+use super::periods::{Period, period_start};
+
+/// One period's count within the window starting at `window_start` (Unix seconds).
+#[derive(Clone, Copy, Default)]
 struct Counter {
+    window_start: i64,
     value: u64,
-    expires_at: i64,
 }
 
+/// An identifier's counters, indexed like [`Period::ALL`].
 #[derive(Default)]
-pub struct LocalCounters {
-    counters: Mutex<HashMap<String, Counter>>,
+struct Counters([Counter; 6]);
+
+impl Counters {
+    fn current(&self, period: Period, window_start: i64) -> u64 {
+        let c = self.0[period as usize];
+        if c.window_start == window_start {
+            c.value
+        } else {
+            0
+        }
+    }
+
+    /// Whether any window is still open at `now`.
+    fn live(&self, now: i64) -> bool {
+        Period::ALL.iter().any(|p| {
+            let c = self.0[*p as usize];
+            c.value > 0 && c.window_start + p.expiration() as i64 > now
+        })
+    }
 }
 
-/// Expired counters are swept once the map holds this many entries.
+/// The counters of one route/service scope, by identifier.
+#[derive(Default)]
+pub struct ScopeCounters {
+    by_identifier: Mutex<HashMap<Box<str>, Counters>>,
+}
+
+/// Expired identifiers are swept once a scope holds this many.
 const SWEEP_AT: usize = 4096;
 
-impl LocalCounters {
-    /// The current usage of each `(key, expires_at, limit)`; when every limit still has
-    /// room, the request is counted in all of them (one lock for the whole decision).
-    pub fn take(&self, now: i64, keys: &[(String, i64, f64)]) -> Vec<u64> {
-        let mut counters = match self.counters.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let usage: Vec<u64> = keys
-            .iter()
-            .map(|(key, _, _)| match counters.get(key) {
-                Some(c) if c.expires_at > now => c.value,
-                _ => 0,
-            })
-            .collect();
-        let allowed = keys
-            .iter()
-            .zip(&usage)
-            .all(|((_, _, limit), used)| limit - (*used as f64) > 0.0);
-        if allowed {
-            if counters.len() >= SWEEP_AT {
-                counters.retain(|_, c| c.expires_at > now);
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl ScopeCounters {
+    /// The usage before this request of each `(period, limit)` for `identifier`; when
+    /// every limit still has room, the request is counted in all of them (one lock for
+    /// the whole decision). Entries past `limits.len()` are zero.
+    pub fn take(&self, now: i64, identifier: &str, limits: &[(Period, f64)]) -> [u64; 6] {
+        let mut usage = [0u64; 6];
+        let mut map = lock(&self.by_identifier);
+        if let Some(counters) = map.get(identifier) {
+            for (u, (period, _)) in usage.iter_mut().zip(limits) {
+                *u = counters.current(*period, period_start(*period, now));
             }
-            for (key, expires_at, _) in keys {
-                match counters.get_mut(key) {
-                    Some(c) if c.expires_at > now => c.value += 1,
-                    Some(c) => {
-                        c.value = 1;
-                        c.expires_at = *expires_at;
-                    }
-                    None => {
-                        counters.insert(
-                            key.clone(),
-                            Counter {
-                                value: 1,
-                                expires_at: *expires_at,
-                            },
-                        );
-                    }
+        }
+        let allowed = limits
+            .iter()
+            .zip(usage)
+            .all(|((_, limit), used)| limit - (used as f64) > 0.0);
+        if !allowed {
+            return usage;
+        }
+        let counters = match map.get_mut(identifier) {
+            Some(c) => c,
+            None => {
+                if map.len() >= SWEEP_AT {
+                    map.retain(|_, c| c.live(now));
                 }
+                map.entry(Box::from(identifier)).or_default()
+            }
+        };
+        for (period, _) in limits {
+            let window_start = period_start(*period, now);
+            let c = &mut counters.0[*period as usize];
+            if c.window_start == window_start {
+                c.value += 1;
+            } else {
+                *c = Counter {
+                    window_start,
+                    value: 1,
+                };
             }
         }
         usage
+    }
+
+    fn is_idle(&self, now: i64) -> bool {
+        lock(&self.by_identifier).values().all(|c| !c.live(now))
+    }
+}
+
+/// Every scope's counters on this node.
+#[derive(Default)]
+pub struct LocalCounters {
+    scopes: Mutex<HashMap<String, Arc<ScopeCounters>>>,
+}
+
+impl LocalCounters {
+    /// The counters of `scope` (`route_id:service_id`), shared with every instance of
+    /// that scope in this and later configurations. Scopes no instance uses any more are
+    /// dropped once their windows have closed.
+    pub fn scope(&self, scope: &str, now: i64) -> Arc<ScopeCounters> {
+        let mut scopes = lock(&self.scopes);
+        scopes.retain(|name, counters| {
+            name == scope || Arc::strong_count(counters) > 1 || !counters.is_idle(now)
+        });
+        scopes.entry(scope.to_string()).or_default().clone()
     }
 }
 
@@ -73,13 +134,41 @@ mod tests {
 
     #[test]
     fn counts_until_the_limit_then_stops_counting() {
-        let c = LocalCounters::default();
-        let keys = vec![("k".to_string(), 100, 2.0)];
-        assert_eq!(c.take(10, &keys), vec![0]);
-        assert_eq!(c.take(10, &keys), vec![1]);
-        assert_eq!(c.take(10, &keys), vec![2]);
-        assert_eq!(c.take(10, &keys), vec![2]);
-        // A new window starts from zero.
-        assert_eq!(c.take(100, &[("k".to_string(), 200, 2.0)]), vec![0]);
+        let c = ScopeCounters::default();
+        let limits = [(Period::Minute, 2.0)];
+        assert_eq!(c.take(10, "a", &limits)[0], 0);
+        assert_eq!(c.take(10, "a", &limits)[0], 1);
+        assert_eq!(c.take(10, "a", &limits)[0], 2);
+        assert_eq!(c.take(10, "a", &limits)[0], 2);
+        // Another identifier has its own counters; a new window starts from zero.
+        assert_eq!(c.take(10, "b", &limits)[0], 0);
+        assert_eq!(c.take(60, "a", &limits)[0], 0);
+    }
+
+    #[test]
+    fn a_request_is_counted_in_every_period_only_when_all_have_room() {
+        let c = ScopeCounters::default();
+        let limits = [(Period::Second, 1.0), (Period::Minute, 10.0)];
+        assert_eq!(c.take(5, "a", &limits)[..2], [0, 0]);
+        // The second's limit stops this one: the minute does not count it.
+        assert_eq!(c.take(5, "a", &limits)[..2], [1, 1]);
+        assert_eq!(c.take(6, "a", &limits)[..2], [0, 1]);
+        assert_eq!(c.take(7, "a", &limits)[..2], [0, 2]);
+    }
+
+    #[test]
+    fn scopes_are_shared_while_used_and_dropped_when_idle() {
+        let local = LocalCounters::default();
+        let a = local.scope("r1:s1", 10);
+        a.take(10, "x", &[(Period::Minute, 5.0)]);
+        let again = local.scope("r1:s1", 20);
+        assert!(Arc::ptr_eq(&a, &again));
+        drop((a, again));
+        // Unused but its minute is still open: kept.
+        local.scope("r2:s2", 30);
+        assert_eq!(lock(&local.scopes).len(), 2);
+        // The minute closed: dropped when another scope is compiled.
+        local.scope("r3:s3", 61);
+        assert!(!lock(&local.scopes).contains_key("r1:s1"));
     }
 }

@@ -2,6 +2,7 @@
 //! windows per second ... year, counted per consumer, credential, IP, service, header or
 //! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node).
 
+mod identifier;
 mod local;
 mod periods;
 mod redis;
@@ -12,7 +13,8 @@ use async_trait::async_trait;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use self::local::LocalCounters;
+use self::identifier::Identifier;
+use self::local::{LocalCounters, ScopeCounters};
 use self::periods::{Period, period_start};
 use self::redis::{RedisConfig, RedisCounters};
 use super::pdk::log::lua_number;
@@ -40,7 +42,7 @@ struct Config {
 }
 
 enum Store {
-    Local(Arc<LocalCounters>),
+    Local(Arc<ScopeCounters>),
     Redis {
         counters: Arc<RedisCounters>,
         timeout: std::time::Duration,
@@ -79,6 +81,15 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         ])
         .filter_map(|(p, l)| l.map(|l| (*p, l)))
         .collect();
+    let route = cx
+        .entity
+        .route
+        .map_or(EMPTY_UUID.to_string(), |r| r.id.to_string());
+    let service = cx
+        .entity
+        .service
+        .map_or(EMPTY_UUID.to_string(), |s| s.id.to_string());
+    let scope = format!("{route}:{service}");
     let store = match config.policy.as_str() {
         "redis" => {
             if config.sync_rate != -1.0 {
@@ -102,17 +113,10 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         }
         _ => Store::Local(
             cx.state
-                .get_or_init("rate-limiting local", LocalCounters::default),
+                .get_or_init("rate-limiting local", LocalCounters::default)
+                .scope(&scope, super::clock::now_secs()),
         ),
     };
-    let route = cx
-        .entity
-        .route
-        .map_or(EMPTY_UUID.to_string(), |r| r.id.to_string());
-    let service = cx
-        .entity
-        .service
-        .map_or(EMPTY_UUID.to_string(), |s| s.id.to_string());
     let limit_values = limits.iter().map(|(_, l)| number_value(*l)).collect();
     Ok(Arc::new(RateLimiting {
         limits,
@@ -124,26 +128,54 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         hide_client_headers: config.hide_client_headers,
         error_code: config.error_code as u16,
         error_message: config.error_message,
-        scope: format!("{route}:{service}"),
+        scope,
         store,
     }))
 }
 
-/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>`.
-fn period_headers(p: Period) -> (HeaderName, HeaderName) {
-    let (limit, remaining) = match p {
-        Period::Second => ("x-ratelimit-limit-second", "x-ratelimit-remaining-second"),
-        Period::Minute => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
-        Period::Hour => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
-        Period::Day => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
-        Period::Month => ("x-ratelimit-limit-month", "x-ratelimit-remaining-month"),
-        Period::Year => ("x-ratelimit-limit-year", "x-ratelimit-remaining-year"),
-    };
-    (
-        HeaderName::from_static(limit),
-        HeaderName::from_static(remaining),
-    )
+/// Usage per limit, from this node's counters or from Redis.
+enum Usage {
+    Local([u64; 6]),
+    Shared(Vec<u64>),
 }
+
+impl Usage {
+    fn as_slice(&self, limits: usize) -> &[u64] {
+        match self {
+            Usage::Local(usage) => &usage[..limits.min(6)],
+            Usage::Shared(usage) => usage,
+        }
+    }
+}
+
+/// `X-RateLimit-Limit-<Period>` and `X-RateLimit-Remaining-<Period>`, indexed like
+/// [`Period::ALL`] (constants: `from_static` at run time looks the name up).
+const PERIOD_HEADERS: [(HeaderName, HeaderName); 6] = [
+    (
+        HeaderName::from_static("x-ratelimit-limit-second"),
+        HeaderName::from_static("x-ratelimit-remaining-second"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-minute"),
+        HeaderName::from_static("x-ratelimit-remaining-minute"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-hour"),
+        HeaderName::from_static("x-ratelimit-remaining-hour"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-day"),
+        HeaderName::from_static("x-ratelimit-remaining-day"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-month"),
+        HeaderName::from_static("x-ratelimit-remaining-month"),
+    ),
+    (
+        HeaderName::from_static("x-ratelimit-limit-year"),
+        HeaderName::from_static("x-ratelimit-remaining-year"),
+    ),
+];
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -151,53 +183,50 @@ const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 impl RateLimiting {
     /// Kong's `get_identifier`.
-    fn identifier(&self, kong: &mut Kong<'_>) -> String {
+    fn identifier(&self, kong: &mut Kong<'_>) -> Identifier {
         let id = match self.limit_by.as_str() {
-            "service" => kong.matched_service().map(|s| s.id.to_string()),
+            "service" => kong.matched_service().map(|s| Identifier::uuid(&s.id)),
             "consumer" => kong
                 .client()
                 .consumer()
-                .map(|c| c.id.to_string())
-                .or_else(|| kong.client().credential().map(|c| c.id.to_string())),
-            "credential" => kong.client().credential().map(|c| c.id.to_string()),
+                .map(|c| Identifier::uuid(&c.id))
+                .or_else(|| kong.client().credential().map(|c| Identifier::uuid(&c.id))),
+            "credential" => kong.client().credential().map(|c| Identifier::uuid(&c.id)),
             "header" => self
                 .header_name
                 .as_deref()
-                .and_then(|h| kong.request().header(h).map(str::to_string)),
+                .and_then(|h| kong.request().header(h).map(Identifier::text)),
             "path" => kong
                 .request()
                 .path()
-                .filter(|p| Some(p.as_str()) == self.path.as_deref()),
+                .filter(|p| Some(p.as_str()) == self.path.as_deref())
+                .map(Identifier::from),
             _ => None,
         };
-        id.unwrap_or_else(|| kong.client().forwarded_ip().to_string())
+        id.unwrap_or_else(|| Identifier::ip(kong.client().forwarded_ip()))
     }
 
-    async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
-        let key = |p: Period| {
-            format!(
-                "ratelimit:{}:{identifier}:{}:{}",
-                self.scope,
-                period_start(p, now) * 1000,
-                p.name()
-            )
-        };
+    /// The usage before this request of each limit, counting it.
+    async fn usage(&self, identifier: &str, now: i64) -> Result<Usage, String> {
         match &self.store {
             Store::Local(counters) => {
-                let keys: Vec<(String, i64, f64)> = self
-                    .limits
-                    .iter()
-                    .map(|(p, l)| (key(*p), now + p.expiration() as i64, *l))
-                    .collect();
-                Ok(counters.take(now, &keys))
+                Ok(Usage::Local(counters.take(now, identifier, &self.limits)))
             }
             Store::Redis { counters, timeout } => {
                 let keys: Vec<(String, u64)> = self
                     .limits
                     .iter()
-                    .map(|(p, _)| (key(*p), p.expiration()))
+                    .map(|(p, _)| {
+                        let key = format!(
+                            "ratelimit:{}:{identifier}:{}:{}",
+                            self.scope,
+                            period_start(*p, now) * 1000,
+                            p.name()
+                        );
+                        (key, p.expiration())
+                    })
                     .collect();
-                counters.take(&keys, *timeout).await
+                counters.take(&keys, *timeout).await.map(Usage::Shared)
             }
         }
     }
@@ -209,34 +238,39 @@ impl RateLimiting {
             .iter()
             .zip(usage)
             .rposition(|((_, limit), used)| limit - *used as f64 <= 0.0);
-        let mut headers = Vec::new();
+        let mut headers = Vec::with_capacity(2 * self.limits.len() + 4);
         // The most restrictive limit: lowest remaining, then the longest window.
-        let mut best: Option<(f64, f64, u64, i64)> = None; // (limit, remaining, window, reset)
+        // (index, remaining, its header value, window, reset)
+        let mut best: Option<(usize, f64, HeaderValue, u64, i64)> = None;
         for (i, ((period, limit), used)) in self.limits.iter().zip(usage).enumerate() {
             let mut remaining = limit - *used as f64;
             if stop.is_none() || stop == Some(i) {
                 remaining -= 1.0;
             }
             let remaining = remaining.max(0.0);
+            let remaining_value = number_value(remaining);
             let window = period.expiration();
-            let better = match best {
+            let better = match &best {
                 None => true,
-                Some((_, r, w, _)) => remaining < r || (remaining == r && window > w),
+                Some((_, r, _, w, _)) => remaining < *r || (remaining == *r && window > *w),
             };
             if better {
                 let reset = (window as i64 - (now - period_start(*period, now))).max(1);
-                best = Some((*limit, remaining, window, reset));
+                best = Some((i, remaining, remaining_value.clone(), window, reset));
             }
-            let (limit_name, remaining_name) = period_headers(*period);
+            let (limit_name, remaining_name) = PERIOD_HEADERS[*period as usize].clone();
             headers.push((limit_name, self.limit_values[i].clone()));
-            headers.push((remaining_name, number_value(remaining)));
+            headers.push((remaining_name, remaining_value));
         }
-        if let Some((limit, remaining, _, reset)) = best {
-            headers.push((RATELIMIT_LIMIT, number_value(limit)));
-            headers.push((RATELIMIT_REMAINING, number_value(remaining)));
-            headers.push((RATELIMIT_RESET, HeaderValue::from(reset)));
+        if let Some((i, _, remaining_value, _, reset)) = best {
+            let reset = HeaderValue::from(reset);
+            headers.push((RATELIMIT_LIMIT, self.limit_values[i].clone()));
+            headers.push((RATELIMIT_REMAINING, remaining_value));
             if stop.is_some() {
-                headers.push((http::header::RETRY_AFTER, HeaderValue::from(reset)));
+                headers.push((RATELIMIT_RESET, reset.clone()));
+                headers.push((http::header::RETRY_AFTER, reset));
+            } else {
+                headers.push((RATELIMIT_RESET, reset));
             }
         }
         (headers, stop.is_some())
@@ -257,7 +291,7 @@ impl Plugin for RateLimiting {
     async fn access(&self, kong: &mut Kong<'_>) -> Flow {
         let now = super::clock::now_secs();
         let identifier = self.identifier(kong);
-        let usage = match self.usage(&identifier, now).await {
+        let usage = match self.usage(identifier.as_str(), now).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(error = %e, "rate-limiting: failed to get usage");
@@ -267,7 +301,7 @@ impl Plugin for RateLimiting {
                 return Flow::Exit(Exit::error(500, "An unexpected error occurred"));
             }
         };
-        let (headers, stop) = self.headers(&usage, now);
+        let (headers, stop) = self.headers(usage.as_slice(self.limits.len()), now);
         if !self.hide_client_headers {
             // Kong's `kong.response.set_header` in access: on the response to come,
             // whether the upstream's or the 429 below.
