@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use data_plane::runtime::ConfigSet;
@@ -14,15 +15,19 @@ use http::Response;
 use http_body_util::Full;
 use portico_tests::certs::{Pem, TestCa};
 use portico_tests::client::{self, get};
+use portico_tests::cluster::{ClusterCerts, HybridCp, start_dp};
 use portico_tests::entities::{
     PluginScope, acl_group, ca_certificate, consumer, mtls_credential, plugin, route_paths, service,
 };
+use portico_tests::process::eventually;
 use portico_tests::proxy::{TestProxy, rejected};
 use portico_tests::upstream::{Upstream, UpstreamBody, full};
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use rustls::sign::CertifiedKey;
 use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the client saw of the server's certificate request.
 #[derive(Debug, Default)]
@@ -349,6 +354,70 @@ async fn subject_name_mappings_come_before_consumer_by() {
     assert_eq!(status, 401);
 }
 
+/// Through the real control plane: a mapping created on the Admin API (restricted to the
+/// CA by id) reaches the data plane in a snapshot and decides the consumer; once deleted,
+/// `consumer_by` decides again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_from_the_admin_api_reach_the_data_plane() {
+    let certs = ClusterCerts::shared().await;
+    let hybrid = HybridCp::start(&certs, None, None, None, &[]).await;
+    let dp = start_dp(certs.dp_args("dp1", &[hybrid.cluster]), &[]).await;
+    let cp = &hybrid.cp;
+    let upstream = Upstream::echo().await;
+    let root = TestCa::new("hybrid mapping root");
+    let post = |path: &'static str, body: Value| async move {
+        let resp = cp.json(http::Method::POST, path, &body).await;
+        assert_eq!(resp.status, 201, "POST {path}: {}", resp.text());
+        resp.json()
+    };
+    let ca = post("/ca_certificates", json!({"cert": root.pem})).await;
+    post(
+        "/services",
+        json!({"name": "svc", "url": format!("http://127.0.0.1:{}", upstream.port())}),
+    )
+    .await;
+    post("/services/svc/routes", json!({"name": "r", "paths": ["/"]})).await;
+    post(
+        "/routes/r/plugins",
+        json!({"name": "mtls-auth",
+               "config": {"ca_certificates": [ca["id"]], "revocation_check_mode": "SKIP"}}),
+    )
+    .await;
+    post("/consumers", json!({"username": "alice"})).await;
+    post("/consumers", json!({"username": "device-owner"})).await;
+    let alice_cert = root.issue(&["alice"]);
+    let consumer_is = |expected: &'static str| {
+        let cert = alice_cert.clone();
+        let proxy = dp.proxy_tls;
+        async move {
+            eventually(DEADLINE, expected, || {
+                let cert = cert.clone();
+                async move {
+                    let (status, seen) = consumer_seen(proxy, &cert).await;
+                    (status == 200 && seen["username"] == expected).then_some(())
+                }
+            })
+            .await
+        }
+    };
+    consumer_is("alice").await;
+    let mapping = post(
+        "/consumers/device-owner/mtls-auth",
+        json!({"subject_name": "alice", "ca_certificate": {"id": ca["id"]}}),
+    )
+    .await;
+    consumer_is("device-owner").await;
+    let path = format!(
+        "/consumers/device-owner/mtls-auth/{}",
+        mapping["id"].as_str().unwrap()
+    );
+    let deleted = cp
+        .request(http::Method::DELETE, &path, None, Bytes::new())
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    consumer_is("alice").await;
+}
+
 #[tokio::test]
 async fn chains_through_an_intermediate() {
     let pki = pki();
@@ -581,7 +650,7 @@ async fn the_verdict_goes_to_the_log_entry() {
     ];
     for (i, (cert, expected)) in cases.iter().enumerate() {
         https(proxy.https, "mtls.test", "/", *cert).await;
-        let entry = portico_tests::process::eventually(
+        let entry = eventually(
             std::time::Duration::from_secs(10),
             "the log entry",
             || async {
