@@ -3,8 +3,8 @@
 use common::model::{
     AclGroup, ActiveHealthcheck, ActiveHealthy, ActiveUnhealthy, Algorithm, BasicAuthCredential,
     CaCertificate, Certificate, Consumer, ForeignRef, HashOn, Healthchecks, HmacAuthCredential,
-    JwtSecret, KeyAuthCredential, PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy,
-    PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
+    JwtSecret, KeyAuthCredential, MtlsAuthCredential, PassiveHealthcheck, PassiveHealthy,
+    PassiveUnhealthy, PathHandling, Plugin, Protocol, Route, Service, Sni, Target, Upstream,
 };
 use uuid::Uuid;
 
@@ -328,6 +328,22 @@ pub fn jwt_secret(
         secret: secret.map(str::to_string),
         rsa_public_key: rsa_public_key.map(str::to_string),
         algorithm: algorithm.to_string(),
+        tags: None,
+        created_at: 0,
+    }
+}
+
+/// An mtls-auth subject-name mapping of `consumer`, restricted to `ca` when given.
+pub fn mtls_credential(
+    consumer: &Consumer,
+    subject_name: &str,
+    ca: Option<&CaCertificate>,
+) -> MtlsAuthCredential {
+    MtlsAuthCredential {
+        id: Uuid::new_v4(),
+        consumer: ForeignRef { id: consumer.id },
+        subject_name: subject_name.to_string(),
+        ca_certificate: ca.map(|ca| ForeignRef { id: ca.id }),
         tags: None,
         created_at: 0,
     }

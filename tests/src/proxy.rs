@@ -82,6 +82,11 @@ pub fn to_kong_yml(config: &ConfigSet) -> String {
     );
     add(&mut entities, EntityKind::AclGroup, &config.acls);
     add(&mut entities, EntityKind::JwtSecret, &config.jwt_secrets);
+    add(
+        &mut entities,
+        EntityKind::MtlsAuthCredential,
+        &config.mtls_auth_credentials,
+    );
     common::declarative::render(&entities)
 }
 

@@ -4,8 +4,10 @@
 //! revocation checks against an in-process CRL server.
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use data_plane::runtime::ConfigSet;
@@ -13,15 +15,19 @@ use http::Response;
 use http_body_util::Full;
 use portico_tests::certs::{Pem, TestCa};
 use portico_tests::client::{self, get};
+use portico_tests::cluster::{ClusterCerts, HybridCp, start_dp};
 use portico_tests::entities::{
-    PluginScope, acl_group, ca_certificate, consumer, plugin, route_paths, service,
+    PluginScope, acl_group, ca_certificate, consumer, mtls_credential, plugin, route_paths, service,
 };
+use portico_tests::process::eventually;
 use portico_tests::proxy::{TestProxy, rejected};
 use portico_tests::upstream::{Upstream, UpstreamBody, full};
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use rustls::sign::CertifiedKey;
 use serde_json::{Value, json};
+
+const DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the client saw of the server's certificate request.
 #[derive(Debug, Default)]
@@ -63,9 +69,10 @@ fn certified_key(pem: &Pem) -> Arc<CertifiedKey> {
     Arc::new(CertifiedKey::new(chain, signer))
 }
 
-/// One HTTPS request with SNI `sni`, presenting `cert` when asked for one.
+/// One HTTPS request to `proxy` (its TLS listener) with SNI `sni`, presenting `cert`
+/// when asked for one.
 async fn https(
-    proxy: &TestProxy,
+    proxy: SocketAddr,
     sni: &str,
     path: &str,
     cert: Option<&Pem>,
@@ -84,7 +91,7 @@ async fn https(
     }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(proxy.https).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(proxy).await.unwrap();
     let name = ServerName::try_from(sni.to_string()).unwrap();
     let stream = connector.connect(name, tcp).await.unwrap();
     let req = get(path, sni).body(Full::new(Bytes::new())).unwrap();
@@ -201,7 +208,7 @@ async fn setup(pki: &Pki) -> (TestProxy, Upstream, ConfigSet) {
 async fn missing_and_untrusted_certificates_get_kongs_401s() {
     let pki = pki();
     let (proxy, upstream, _) = setup(&pki).await;
-    let (resp, seen) = https(&proxy, "mtls.test", "/plain", None).await;
+    let (resp, seen) = https(proxy.https, "mtls.test", "/plain", None).await;
     assert_eq!(resp.status, 401);
     assert_eq!(message(&resp), "No required TLS certificate was sent");
     // The handshake asked for a certificate (no SNIs on the route: every handshake).
@@ -218,18 +225,18 @@ async fn missing_and_untrusted_certificates_get_kongs_401s() {
     assert_eq!(resp.status, 401);
     assert_eq!(message(&resp), "No required TLS certificate was sent");
     for cert in [&pki.stranger, &pki.expired, &pki.self_signed] {
-        let (resp, _) = https(&proxy, "mtls.test", "/plain", Some(cert)).await;
+        let (resp, _) = https(proxy.https, "mtls.test", "/plain", Some(cert)).await;
         assert_eq!(resp.status, 401);
         assert_eq!(message(&resp), "TLS certificate failed verification");
         assert!(resp.headers.get("www-authenticate").is_none());
     }
     // Trusted, but no consumer is named "nobody".
     let nobody = pki.root.issue(&["nobody"]);
-    let (resp, _) = https(&proxy, "mtls.test", "/plain", Some(&nobody)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/plain", Some(&nobody)).await;
     assert_eq!(resp.status, 401);
     assert_eq!(message(&resp), "TLS certificate failed verification");
     // A referenced CA certificate that does not exist: Kong's 500.
-    let (resp, _) = https(&proxy, "mtls.test", "/missing-ca", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/missing-ca", Some(&pki.alice)).await;
     assert_eq!(resp.status, 500);
     assert_eq!(upstream.requests(), 0);
 }
@@ -238,27 +245,177 @@ async fn missing_and_untrusted_certificates_get_kongs_401s() {
 async fn a_trusted_certificate_identifies_the_consumer() {
     let pki = pki();
     let (proxy, _upstream, config) = setup(&pki).await;
-    let (resp, _) = https(&proxy, "mtls.test", "/plain", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/plain", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let headers = &resp.json()["headers"];
     assert_eq!(headers["x-consumer-username"], "alice");
     assert_eq!(headers["x-consumer-id"], config.consumers[0].id.to_string());
     assert!(headers["x-anonymous-consumer"].is_null());
     // consumer_by defaults to username then custom_id: bob's CN is his custom id.
-    let (resp, _) = https(&proxy, "mtls.test", "/plain", Some(&pki.bob)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/plain", Some(&pki.bob)).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["headers"]["x-consumer-username"], "robert");
     assert_eq!(resp.json()["headers"]["x-consumer-custom-id"], "bob-id");
     // consumer_by custom_id only: alice's name matches a username, not a custom id.
-    let (resp, _) = https(&proxy, "mtls.test", "/custom-id", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/custom-id", Some(&pki.alice)).await;
     assert_eq!(resp.status, 401);
-    let (resp, _) = https(&proxy, "mtls.test", "/custom-id", Some(&pki.bob)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/custom-id", Some(&pki.bob)).await;
     assert_eq!(resp.status, 200);
     // No matching at all: the default consumer, authenticated (not anonymous).
-    let (resp, _) = https(&proxy, "mtls.test", "/default", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/default", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["headers"]["x-consumer-username"], "guest");
     assert!(resp.json()["headers"]["x-anonymous-consumer"].is_null());
+}
+
+/// The consumer headers of an authenticated request through `proxy`'s TLS listener.
+async fn consumer_seen(proxy: SocketAddr, cert: &Pem) -> (u16, Value) {
+    let (resp, _) = https(proxy, "mtls.test", "/", Some(cert)).await;
+    let headers = &resp.json()["headers"];
+    let seen = json!({
+        "username": headers["x-consumer-username"],
+        "credential": headers["x-credential-identifier"],
+        "anonymous": headers["x-anonymous-consumer"],
+    });
+    (resp.status.as_u16(), seen)
+}
+
+/// Kong Enterprise's `mtls_auth_credentials`: for each name of the certificate (SANs, then
+/// the CN), the mapping restricted to the CA the chain was verified against, then the
+/// mapping for any CA; only then `consumer_by`. A mapping restricted to another CA does
+/// not apply. The consumer is authenticated as by `consumer_by` (Kong's credential is
+/// `{id = consumer.id}`: no `X-Credential-Identifier`, not anonymous).
+#[tokio::test]
+async fn subject_name_mappings_come_before_consumer_by() {
+    let (root_a, root_b) = (TestCa::new("mapping root a"), TestCa::new("mapping root b"));
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let (ca_a, ca_b) = (ca_certificate(&root_a.pem), ca_certificate(&root_b.pem));
+    let route = route_paths(Some(&svc), &["/"]);
+    let [alice, carol, owner, team_a, team_b, anyone, mallory] = [
+        "alice",
+        "carol",
+        "device-owner",
+        "team-a",
+        "team-b",
+        "anyone",
+        "mallory",
+    ]
+    .map(consumer);
+    let config = ConfigSet {
+        plugins: vec![
+            plugin(
+                "mtls-auth",
+                json!({"ca_certificates": [ca_a.id, ca_b.id], "revocation_check_mode": "SKIP"}),
+            )
+            .on_route(&route),
+        ],
+        mtls_auth_credentials: vec![
+            mtls_credential(&owner, "alice", None),
+            mtls_credential(&team_a, "shared", Some(&ca_a)),
+            mtls_credential(&team_b, "shared", Some(&ca_b)),
+            mtls_credential(&anyone, "dual", None),
+            mtls_credential(&team_a, "dual", Some(&ca_a)),
+            mtls_credential(&mallory, "carol", Some(&ca_b)),
+            mtls_credential(&mallory, "only-b", Some(&ca_b)),
+        ],
+        consumers: vec![alice, carol, owner, team_a, team_b, anyone, mallory],
+        ca_certificates: vec![ca_a, ca_b],
+        routes: vec![route],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let authenticated =
+        |name: &str| json!({"username": name, "credential": null, "anonymous": null});
+    let cases = [
+        // A mapping wins over the consumer named like the certificate.
+        (root_a.issue(&["alice"]), "device-owner"),
+        // One name, one mapping per CA.
+        (root_a.issue(&["shared"]), "team-a"),
+        (root_b.issue(&["shared"]), "team-b"),
+        // The verifying CA's mapping first, then the one for any CA.
+        (root_a.issue(&["dual"]), "team-a"),
+        (root_b.issue(&["dual"]), "anyone"),
+        // Restricted to another CA: falls through to consumer_by.
+        (root_a.issue(&["carol"]), "carol"),
+        (root_b.issue(&["carol"]), "mallory"),
+        // Names in order: the first name with a mapping decides.
+        (root_b.issue(&["carol", "alice"]), "mallory"),
+        (root_a.issue(&["unmapped", "shared"]), "team-a"),
+    ];
+    for (cert, expected) in &cases {
+        let (status, seen) = consumer_seen(proxy.https, cert).await;
+        assert_eq!(status, 200, "{expected}: {seen}");
+        assert_eq!(seen, authenticated(expected));
+    }
+    // Restricted to another CA, and no consumer of that name: not authenticated.
+    let (status, _) = consumer_seen(proxy.https, &root_a.issue(&["only-b"])).await;
+    assert_eq!(status, 401);
+}
+
+/// Through the real control plane: a mapping created on the Admin API (restricted to the
+/// CA by id) reaches the data plane in a snapshot and decides the consumer; once deleted,
+/// `consumer_by` decides again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mappings_from_the_admin_api_reach_the_data_plane() {
+    let certs = ClusterCerts::shared().await;
+    let hybrid = HybridCp::start(&certs, None, None, None, &[]).await;
+    let dp = start_dp(certs.dp_args("dp1", &[hybrid.cluster]), &[]).await;
+    let cp = &hybrid.cp;
+    let upstream = Upstream::echo().await;
+    let root = TestCa::new("hybrid mapping root");
+    let post = |path: &'static str, body: Value| async move {
+        let resp = cp.json(http::Method::POST, path, &body).await;
+        assert_eq!(resp.status, 201, "POST {path}: {}", resp.text());
+        resp.json()
+    };
+    let ca = post("/ca_certificates", json!({"cert": root.pem})).await;
+    post(
+        "/services",
+        json!({"name": "svc", "url": format!("http://127.0.0.1:{}", upstream.port())}),
+    )
+    .await;
+    post("/services/svc/routes", json!({"name": "r", "paths": ["/"]})).await;
+    post(
+        "/routes/r/plugins",
+        json!({"name": "mtls-auth",
+               "config": {"ca_certificates": [ca["id"]], "revocation_check_mode": "SKIP"}}),
+    )
+    .await;
+    post("/consumers", json!({"username": "alice"})).await;
+    post("/consumers", json!({"username": "device-owner"})).await;
+    let alice_cert = root.issue(&["alice"]);
+    let consumer_is = |expected: &'static str| {
+        let cert = alice_cert.clone();
+        let proxy = dp.proxy_tls;
+        async move {
+            eventually(DEADLINE, expected, || {
+                let cert = cert.clone();
+                async move {
+                    let (status, seen) = consumer_seen(proxy, &cert).await;
+                    (status == 200 && seen["username"] == expected).then_some(())
+                }
+            })
+            .await
+        }
+    };
+    consumer_is("alice").await;
+    let mapping = post(
+        "/consumers/device-owner/mtls-auth",
+        json!({"subject_name": "alice", "ca_certificate": {"id": ca["id"]}}),
+    )
+    .await;
+    consumer_is("device-owner").await;
+    let path = format!(
+        "/consumers/device-owner/mtls-auth/{}",
+        mapping["id"].as_str().unwrap()
+    );
+    let deleted = cp
+        .request(http::Method::DELETE, &path, None, Bytes::new())
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    consumer_is("alice").await;
 }
 
 #[tokio::test]
@@ -266,13 +423,19 @@ async fn chains_through_an_intermediate() {
     let pki = pki();
     let (proxy, _upstream, _) = setup(&pki).await;
     // Root trusted, the client sends leaf + intermediate.
-    let (resp, _) = https(&proxy, "mtls.test", "/plain", Some(&pki.carol_chain)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/plain", Some(&pki.carol_chain)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["headers"]["x-consumer-username"], "carol");
     // Only the intermediate trusted: enough with allow_partial_chain, not without.
-    let (resp, _) = https(&proxy, "mtls.test", "/partial", Some(&pki.carol_chain)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/partial", Some(&pki.carol_chain)).await;
     assert_eq!(resp.status, 200);
-    let (resp, _) = https(&proxy, "mtls.test", "/full-chain", Some(&pki.carol_chain)).await;
+    let (resp, _) = https(
+        proxy.https,
+        "mtls.test",
+        "/full-chain",
+        Some(&pki.carol_chain),
+    )
+    .await;
     assert_eq!(resp.status, 401);
 }
 
@@ -281,12 +444,12 @@ async fn anonymous_applies_to_every_failure() {
     let pki = pki();
     let (proxy, _upstream, _) = setup(&pki).await;
     for cert in [None, Some(&pki.stranger)] {
-        let (resp, _) = https(&proxy, "mtls.test", "/anon", cert).await;
+        let (resp, _) = https(proxy.https, "mtls.test", "/anon", cert).await;
         assert_eq!(resp.status, 200);
         assert_eq!(resp.json()["headers"]["x-consumer-username"], "guest");
         assert_eq!(resp.json()["headers"]["x-anonymous-consumer"], "true");
     }
-    let (resp, _) = https(&proxy, "mtls.test", "/anon", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/anon", Some(&pki.alice)).await;
     assert_eq!(resp.json()["headers"]["x-consumer-username"], "alice");
     assert!(resp.json()["headers"]["x-anonymous-consumer"].is_null());
 }
@@ -295,7 +458,7 @@ async fn anonymous_applies_to_every_failure() {
 async fn skip_consumer_lookup_authenticates_the_certificate_for_acl() {
     let pki = pki();
     let (proxy, _upstream, _) = setup(&pki).await;
-    let (resp, _) = https(&proxy, "mtls.test", "/skip", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/skip", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let headers = &resp.json()["headers"];
     assert!(headers["x-consumer-username"].is_null());
@@ -304,10 +467,10 @@ async fn skip_consumer_lookup_authenticates_the_certificate_for_acl() {
     assert_eq!(headers["x-client-cert-san"], "alice,alice");
     assert_eq!(headers["x-authenticated-groups"], "alice");
     // bob's CN is not in the acl's allow list.
-    let (resp, _) = https(&proxy, "mtls.test", "/skip", Some(&pki.bob)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/skip", Some(&pki.bob)).await;
     assert_eq!(resp.status, 403);
     // Grouped by DN.
-    let (resp, _) = https(&proxy, "mtls.test", "/skip-dn", Some(&pki.alice)).await;
+    let (resp, _) = https(proxy.https, "mtls.test", "/skip-dn", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["headers"]["x-authenticated-groups"], "CN=alice");
 }
@@ -336,10 +499,10 @@ async fn route_snis_limit_certificate_requests_and_send_ca_dn_names_the_cas() {
         ..Default::default()
     };
     let proxy = TestProxy::start(config).await;
-    let (resp, seen) = https(&proxy, "open.test", "/open", Some(&pki.alice)).await;
+    let (resp, seen) = https(proxy.https, "open.test", "/open", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200);
     assert!(!seen.requested.load(Ordering::SeqCst));
-    let (resp, seen) = https(&proxy, "mtls.test", "/guarded", Some(&pki.alice)).await;
+    let (resp, seen) = https(proxy.https, "mtls.test", "/guarded", Some(&pki.alice)).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert!(seen.requested.load(Ordering::SeqCst));
     let root_der = CertificateDer::from_pem_slice(pki.root.pem.as_bytes()).unwrap();
@@ -422,7 +585,12 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
     let status = |path: &'static str, cert: &Pem| {
         let proxy = &proxy;
         let cert = cert.clone();
-        async move { https(proxy, "mtls.test", path, Some(&cert)).await.0.status }
+        async move {
+            https(proxy.https, "mtls.test", path, Some(&cert))
+                .await
+                .0
+                .status
+        }
     };
     assert_eq!(status("/default", &good).await, 200);
     let fetched = crl.requests();
@@ -437,7 +605,7 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
     assert_eq!(status("/strict", &good).await, 200);
     // Downloaded through the forward proxy (the name itself does not resolve).
     assert_eq!(status("/proxied", &proxied).await, 401);
-    let resp = https(&proxy, "mtls.test", "/proxied", Some(&proxied))
+    let resp = https(proxy.https, "mtls.test", "/proxied", Some(&proxied))
         .await
         .0;
     assert_eq!(message(&resp), "TLS certificate failed verification");
@@ -481,8 +649,8 @@ async fn the_verdict_goes_to_the_log_entry() {
         (Some(&nobody), "FAILED:consumer not found"),
     ];
     for (i, (cert, expected)) in cases.iter().enumerate() {
-        https(&proxy, "mtls.test", "/", *cert).await;
-        let entry = portico_tests::process::eventually(
+        https(proxy.https, "mtls.test", "/", *cert).await;
+        let entry = eventually(
             std::time::Duration::from_secs(10),
             "the log entry",
             || async {

@@ -265,8 +265,13 @@ mod tests {
                 "basicauth_credentials.consumer",
                 "hmacauth_credentials.consumer",
                 "acls.consumer",
-                "jwt_secrets.consumer"
+                "jwt_secrets.consumer",
+                "mtls_auth_credentials.consumer"
             ]
+        );
+        assert_eq!(
+            names(EntityKind::CaCertificate),
+            ["mtls_auth_credentials.ca_certificate"]
         );
         assert_eq!(names(EntityKind::Upstream), ["targets.upstream"]);
         assert_eq!(

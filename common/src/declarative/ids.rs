@@ -1,7 +1,7 @@
 //! Ids for entities declared without one.
 //!
 //! Kong derives a name-based (v5) UUID from an entity's cache key (plugins, targets,
-//! basic-auth and hmac-auth credentials, ACL groups) or else from its endpoint key
+//! basic-auth, hmac-auth and mtls-auth credentials, ACL groups) or else from its endpoint key
 //! (service, route, upstream and SNI names, consumer usernames), so loading the same file
 //! twice gives the same ids. The namespace is a v5 UUID of the schema name under Kong's
 //! fixed `_entities` namespace; the key is `"<schema>:*:<cache key values>"` (`*` = every
@@ -33,6 +33,7 @@ fn cache_key(kind: EntityKind) -> Option<&'static [&'static str]> {
         EntityKind::KeyAuthCredential | EntityKind::JwtSecret => Some(&["key"]),
         EntityKind::BasicAuthCredential | EntityKind::HmacAuthCredential => Some(&["username"]),
         EntityKind::AclGroup => Some(&["consumer", "group"]),
+        EntityKind::MtlsAuthCredential => Some(&["subject_name", "ca_certificate"]),
         _ => None,
     }
 }

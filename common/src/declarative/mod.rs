@@ -153,6 +153,7 @@ pub fn typed_from<'a>(
             EntityKind::HmacAuthCredential => push(&mut c.hmacauth_credentials, kind, entity),
             EntityKind::AclGroup => push(&mut c.acls, kind, entity),
             EntityKind::JwtSecret => push(&mut c.jwt_secrets, kind, entity),
+            EntityKind::MtlsAuthCredential => push(&mut c.mtls_auth_credentials, kind, entity),
         }?;
     }
     Ok(config)

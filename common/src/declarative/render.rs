@@ -167,6 +167,14 @@ pub fn render_value(entities: &[(EntityKind, Map<String, Value>)]) -> Value {
             .map_or_else(|| format!("#{index}"), str::to_string);
         let mut value = clean(*kind, entity);
         let order = order_key(*kind, entity);
+        // Every reference but the one nesting expresses is written as a plain id (a nested
+        // mtls-auth credential's `ca_certificate`, a top-level route's `service`).
+        for fk in kind.foreign_keys() {
+            if let Some(Value::String(id)) = value.get(fk.field).and_then(|v| v.get("id")) {
+                let id = id.clone();
+                value.insert(fk.field.into(), Value::String(id));
+            }
+        }
         match parent_of(*kind, entity, &present) {
             Some((parent, field)) => {
                 value.remove(field);
@@ -177,12 +185,6 @@ pub fn render_value(entities: &[(EntityKind, Map<String, Value>)]) -> Value {
                 });
             }
             None => {
-                for fk in kind.foreign_keys() {
-                    if let Some(Value::String(id)) = value.get(fk.field).and_then(|v| v.get("id")) {
-                        let id = id.clone();
-                        value.insert(fk.field.into(), Value::String(id));
-                    }
-                }
                 top.push(Listed {
                     kind: *kind,
                     order,

@@ -78,3 +78,19 @@ pub struct JwtSecret {
     #[serde(default)]
     pub created_at: Timestamp,
 }
+
+/// mtls-auth subject-name mapping (Kong Enterprise's `mtls_auth_credentials`): a client
+/// certificate naming `subject_name` (a SAN, or the CN) authenticates as `consumer`; with
+/// `ca_certificate` set, only when the chain was verified against that CA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MtlsAuthCredential {
+    pub id: Uuid,
+    pub consumer: ForeignRef,
+    pub subject_name: String,
+    #[serde(default)]
+    pub ca_certificate: Option<ForeignRef>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub created_at: Timestamp,
+}

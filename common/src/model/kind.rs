@@ -21,6 +21,7 @@ pub enum EntityKind {
     HmacAuthCredential,
     AclGroup,
     JwtSecret,
+    MtlsAuthCredential,
 }
 
 /// What happens to a referencing entity when the referenced one is deleted.
@@ -77,11 +78,16 @@ const SNI_REFS: &[ForeignKey] = &[fk("certificate", K::Certificate, true, Cascad
 const CLIENT_CERTIFICATE_REFS: &[ForeignKey] =
     &[fk("client_certificate", K::Certificate, false, Restrict)];
 const CREDENTIAL_REFS: &[ForeignKey] = &[fk("consumer", K::Consumer, true, Cascade)];
+// Kong's mtls-auth DAO: deleting the CA deletes the mappings restricted to it.
+const MTLS_CREDENTIAL_REFS: &[ForeignKey] = &[
+    fk("consumer", K::Consumer, true, Cascade),
+    fk("ca_certificate", K::CaCertificate, false, Cascade),
+];
 
 impl EntityKind {
     /// All kinds, ordered so that every kind comes after the kinds it references
     /// (the order in which a snapshot or a declarative import inserts them).
-    pub const ALL: [EntityKind; 14] = [
+    pub const ALL: [EntityKind; 15] = [
         EntityKind::Certificate,
         EntityKind::CaCertificate,
         EntityKind::Sni,
@@ -96,6 +102,7 @@ impl EntityKind {
         EntityKind::HmacAuthCredential,
         EntityKind::AclGroup,
         EntityKind::JwtSecret,
+        EntityKind::MtlsAuthCredential,
     ];
 
     /// Kong's schema name, also the table name and the key in declarative files.
@@ -115,6 +122,7 @@ impl EntityKind {
             EntityKind::HmacAuthCredential => "hmacauth_credentials",
             EntityKind::AclGroup => "acls",
             EntityKind::JwtSecret => "jwt_secrets",
+            EntityKind::MtlsAuthCredential => "mtls_auth_credentials",
         }
     }
 
@@ -130,6 +138,7 @@ impl EntityKind {
             EntityKind::HmacAuthCredential => "hmac-auths",
             EntityKind::AclGroup => "acls",
             EntityKind::JwtSecret => "jwts",
+            EntityKind::MtlsAuthCredential => "mtls-auths",
             other => other.name(),
         }
     }
@@ -142,6 +151,7 @@ impl EntityKind {
             EntityKind::HmacAuthCredential => Some("hmac-auth"),
             EntityKind::AclGroup => Some("acls"),
             EntityKind::JwtSecret => Some("jwt"),
+            EntityKind::MtlsAuthCredential => Some("mtls-auth"),
             _ => None,
         }
     }
@@ -161,6 +171,8 @@ impl EntityKind {
             EntityKind::AclGroup => Some("group"),
             // Certificates are looked up by one of their SNI names (a special case).
             EntityKind::Certificate | EntityKind::CaCertificate => None,
+            // Kong's mtls_auth_credentials have no endpoint key: ids only.
+            EntityKind::MtlsAuthCredential => None,
         }
     }
 
@@ -183,6 +195,9 @@ impl EntityKind {
             EntityKind::KeyAuthCredential | EntityKind::JwtSecret => &[&["key"]],
             EntityKind::BasicAuthCredential | EntityKind::HmacAuthCredential => &[&["username"]],
             EntityKind::AclGroup => &[&["consumer", "group"]],
+            // Kong's `cache_key = { "subject_name", "ca_certificate" }`, unique: one mapping
+            // per name and CA (or per name without a CA), whatever the consumer.
+            EntityKind::MtlsAuthCredential => &[&["subject_name", "ca_certificate"]],
         }
     }
 
@@ -199,6 +214,7 @@ impl EntityKind {
             | EntityKind::HmacAuthCredential
             | EntityKind::AclGroup
             | EntityKind::JwtSecret => CREDENTIAL_REFS,
+            EntityKind::MtlsAuthCredential => MTLS_CREDENTIAL_REFS,
             EntityKind::Consumer | EntityKind::Certificate | EntityKind::CaCertificate => &[],
         }
     }

@@ -18,6 +18,7 @@ pub use certificate::{CaCertificate, Certificate, Sni};
 pub use consumer::Consumer;
 pub use credential::{
     AclGroup, BasicAuthCredential, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+    MtlsAuthCredential,
 };
 pub use kind::{EntityKind, ForeignKey, IdArrayReference, OnDelete};
 pub use plugin::Plugin;

@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::ConfigSet;
 use crate::model::{
     AclGroup, BasicAuthCredential, CaCertificate, Certificate, Consumer, HmacAuthCredential,
-    JwtSecret, KeyAuthCredential, Plugin, Route, Service, Sni, Target, Upstream,
+    JwtSecret, KeyAuthCredential, MtlsAuthCredential, Plugin, Route, Service, Sni, Target,
+    Upstream,
 };
 
 /// Encodes `config` canonically. The input's list order does not matter.
@@ -50,7 +51,7 @@ struct Canonical<'a> {
 impl Serialize for Canonical<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let c = self.config;
-        let mut map = serializer.serialize_map(Some(14))?;
+        let mut map = serializer.serialize_map(Some(15))?;
         // Keep these in byte order of the key (a test checks it).
         map.serialize_entry("acls", &ById(&c.acls))?;
         map.serialize_entry("basicauth_credentials", &ById(&c.basicauth_credentials))?;
@@ -60,6 +61,7 @@ impl Serialize for Canonical<'_> {
         map.serialize_entry("hmacauth_credentials", &ById(&c.hmacauth_credentials))?;
         map.serialize_entry("jwt_secrets", &ById(&c.jwt_secrets))?;
         map.serialize_entry("keyauth_credentials", &ById(&c.keyauth_credentials))?;
+        map.serialize_entry("mtls_auth_credentials", &ById(&c.mtls_auth_credentials))?;
         map.serialize_entry("plugins", &ById(self.plugins))?;
         map.serialize_entry("routes", &ById(&c.routes))?;
         map.serialize_entry("services", &ById(&c.services))?;
@@ -106,7 +108,8 @@ has_id!(
     BasicAuthCredential,
     HmacAuthCredential,
     AclGroup,
-    JwtSecret
+    JwtSecret,
+    MtlsAuthCredential
 );
 
 fn sort_keys(value: &mut Value) {

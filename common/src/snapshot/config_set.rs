@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::model::{
     AclGroup, BasicAuthCredential, CaCertificate, Certificate, Consumer, EntityKind,
-    HmacAuthCredential, JwtSecret, KeyAuthCredential, Plugin, Route, Service, Sni, Target,
-    Upstream,
+    HmacAuthCredential, JwtSecret, KeyAuthCredential, MtlsAuthCredential, Plugin, Route, Service,
+    Sni, Target, Upstream,
 };
 
 /// The whole configuration at one version: what the control plane builds from its store and
@@ -32,6 +32,7 @@ pub struct ConfigSet {
     pub hmacauth_credentials: Vec<HmacAuthCredential>,
     pub acls: Vec<AclGroup>,
     pub jwt_secrets: Vec<JwtSecret>,
+    pub mtls_auth_credentials: Vec<MtlsAuthCredential>,
 }
 
 impl ConfigSet {
@@ -51,6 +52,7 @@ impl ConfigSet {
         self.hmacauth_credentials.sort_by_key(|e| e.id);
         self.acls.sort_by_key(|e| e.id);
         self.jwt_secrets.sort_by_key(|e| e.id);
+        self.mtls_auth_credentials.sort_by_key(|e| e.id);
     }
 
     /// The ids of every entity of `kind`, in list order.
@@ -73,6 +75,7 @@ impl ConfigSet {
             EntityKind::HmacAuthCredential => ids(&self.hmacauth_credentials, |e| e.id),
             EntityKind::AclGroup => ids(&self.acls, |e| e.id),
             EntityKind::JwtSecret => ids(&self.jwt_secrets, |e| e.id),
+            EntityKind::MtlsAuthCredential => ids(&self.mtls_auth_credentials, |e| e.id),
         }
     }
 
@@ -93,6 +96,7 @@ impl ConfigSet {
             EntityKind::HmacAuthCredential => self.hmacauth_credentials.len(),
             EntityKind::AclGroup => self.acls.len(),
             EntityKind::JwtSecret => self.jwt_secrets.len(),
+            EntityKind::MtlsAuthCredential => self.mtls_auth_credentials.len(),
         }
     }
 

@@ -173,9 +173,23 @@ impl ConfigSet {
                 self.jwt_secrets
                     .iter()
                     .map(|c| (K::JwtSecret, c.id, c.consumer)),
+            )
+            .chain(
+                self.mtls_auth_credentials
+                    .iter()
+                    .map(|c| (K::MtlsAuthCredential, c.id, c.consumer)),
             );
         for (kind, id, consumer) in consumer_refs {
             v.reference(kind, id, "consumer", K::Consumer, consumer.id);
+        }
+        for c in &self.mtls_auth_credentials {
+            v.opt_ref(
+                K::MtlsAuthCredential,
+                c.id,
+                "ca_certificate",
+                K::CaCertificate,
+                c.ca_certificate,
+            );
         }
 
         v.unique_key(
@@ -233,6 +247,19 @@ impl ConfigSet {
             K::JwtSecret,
             "key",
             self.jwt_secrets.iter().map(|c| (c.id, Some(c.key.clone()))),
+        );
+        // One mapping per subject name and CA; an absent CA counts as a value (Kong's
+        // cache_key), and the data plane looks mappings up by exactly this pair.
+        v.unique_key(
+            K::MtlsAuthCredential,
+            "(subject_name, ca_certificate)",
+            self.mtls_auth_credentials.iter().map(|c| {
+                let ca = c
+                    .ca_certificate
+                    .map(|r| r.id.to_string())
+                    .unwrap_or_default();
+                (c.id, Some(format!("{}|{ca}", c.subject_name)))
+            }),
         );
         v.unique_key(
             K::Plugin,

@@ -67,7 +67,7 @@ pub struct MigrationReport {
 }
 
 fn migrator(backend: Backend) -> Migrator {
-    let scripts: [(i64, &str, &'static str); 2] = match backend {
+    let scripts: [(i64, &str, &'static str); 3] = match backend {
         Backend::Postgres => [
             (
                 1,
@@ -78,6 +78,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "clustering data planes",
                 include_str!("../../migrations/postgres/0002_clustering_data_planes.sql"),
+            ),
+            (
+                3,
+                "mtls-auth credentials",
+                include_str!("../../migrations/postgres/0003_mtls_auth_credentials.sql"),
             ),
         ],
         Backend::Sqlite => [
@@ -90,6 +95,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "clustering data planes",
                 include_str!("../../migrations/sqlite/0002_clustering_data_planes.sql"),
+            ),
+            (
+                3,
+                "mtls-auth credentials",
+                include_str!("../../migrations/sqlite/0003_mtls_auth_credentials.sql"),
             ),
         ],
     };

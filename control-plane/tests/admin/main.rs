@@ -12,6 +12,7 @@ mod consumers;
 mod conventions;
 mod credentials;
 mod meta;
+mod mtls_credentials;
 mod plugins;
 mod routes;
 mod services;

@@ -3,7 +3,7 @@
 
 use common::model::EntityKind;
 use control_plane::store::{ChangeOp, StoreError, testing::TestStore};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fixtures::*;
@@ -114,6 +114,7 @@ async fn consumer_takes_its_credentials_and_plugins(t: &TestStore) {
         EntityKind::BasicAuthCredential,
         EntityKind::HmacAuthCredential,
         EntityKind::JwtSecret,
+        EntityKind::MtlsAuthCredential,
     ] {
         let credential = any_entity(s, kind, &[("consumer", json!({ "id": cid }))]).await;
         s.insert(kind, &credential).await.unwrap();
@@ -131,6 +132,51 @@ async fn consumer_takes_its_credentials_and_plugins(t: &TestStore) {
             .unwrap()
             .is_some()
     );
+}
+
+/// Kong's mtls-auth DAO: a subject-name mapping restricted to a CA goes with the CA; the
+/// consumer and the unrestricted mappings stay.
+async fn ca_certificate_takes_its_mtls_mappings(t: &TestStore) {
+    let s = &t.store;
+    let ca = ca_certificate("digest-1");
+    s.insert(EntityKind::CaCertificate, &ca).await.unwrap();
+    let c = consumer(Some("alice"), None);
+    s.insert(EntityKind::Consumer, &c).await.unwrap();
+    let mapping = |name: &str, ca: Value| {
+        obj(json!({
+            "id": Uuid::new_v4(), "created_at": 1, "tags": null,
+            "consumer": {"id": id_of(&c)}, "subject_name": name, "ca_certificate": ca,
+        }))
+    };
+    let restricted = with_tags(mapping("alice", json!({ "id": id_of(&ca) })), &["doomed"]);
+    let open = mapping("alice", Value::Null);
+    s.insert(EntityKind::MtlsAuthCredential, &restricted)
+        .await
+        .unwrap();
+    s.insert(EntityKind::MtlsAuthCredential, &open)
+        .await
+        .unwrap();
+    // The same name and CA again is a unique violation, whatever the consumer.
+    assert!(matches!(
+        s.insert(
+            EntityKind::MtlsAuthCredential,
+            &mapping("alice", Value::Null)
+        )
+        .await,
+        Err(StoreError::UniqueViolation { .. })
+    ));
+    assert_cascade(
+        t,
+        (EntityKind::CaCertificate, id_of(&ca)),
+        &[(EntityKind::MtlsAuthCredential, id_of(&restricted))],
+    )
+    .await;
+    for (kind, id) in [
+        (EntityKind::MtlsAuthCredential, id_of(&open)),
+        (EntityKind::Consumer, id_of(&c)),
+    ] {
+        assert!(s.get(kind, id).await.unwrap().is_some());
+    }
 }
 
 async fn service_and_route_take_their_plugins(t: &TestStore) {
@@ -277,6 +323,7 @@ crate::on_both_backends!(
     upstream_takes_its_targets,
     certificate_takes_its_snis,
     consumer_takes_its_credentials_and_plugins,
+    ca_certificate_takes_its_mtls_mappings,
     service_and_route_take_their_plugins,
     a_service_with_routes_cannot_be_deleted,
     a_trusted_ca_certificate_cannot_be_deleted,

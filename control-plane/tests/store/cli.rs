@@ -25,7 +25,7 @@ async fn migrate_applies_once_on_postgres() {
     let db = TestDatabase::create().await.unwrap();
     let (ok, out, err) = migrate(&["--database-url", db.url()]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    assert!(out.contains("applied 3 migration(s)"), "{out}");
     let (ok, out, err) = migrate(&["--database-url", db.url()]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("up to date"), "{out}");

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use common::model::{
     AclGroup, BasicAuthCredential, Consumer, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+    MtlsAuthCredential,
 };
 use common::snapshot::ConfigSet;
 use uuid::Uuid;
@@ -38,6 +39,7 @@ pub struct CredentialIndexes<'a> {
     jwt: OnceLock<Index<JwtSecret>>,
     acls: OnceLock<Arc<HashMap<Uuid, Vec<String>>>>,
     consumer_keys: OnceLock<Arc<ConsumerKeys>>,
+    mtls_auth: OnceLock<Arc<SubjectMappings>>,
 }
 
 /// Consumer ids by `username` and by `custom_id`, each on its own (for plugins that
@@ -46,6 +48,39 @@ pub struct CredentialIndexes<'a> {
 pub struct ConsumerKeys {
     pub by_username: HashMap<String, Uuid>,
     pub by_custom_id: HashMap<String, Uuid>,
+}
+
+/// mtls-auth's subject-name mappings (`mtls_auth_credentials`): the consumer a subject
+/// name stands for, per CA certificate id (`None`: whichever CA verified the certificate).
+#[derive(Debug, Default)]
+pub struct SubjectMappings {
+    by_name: HashMap<String, Vec<(Option<Uuid>, Uuid)>>,
+}
+
+impl SubjectMappings {
+    fn new(credentials: &[MtlsAuthCredential]) -> SubjectMappings {
+        let mut by_name: HashMap<String, Vec<(Option<Uuid>, Uuid)>> = HashMap::new();
+        for c in credentials {
+            by_name
+                .entry(c.subject_name.clone())
+                .or_default()
+                .push((c.ca_certificate.map(|r| r.id), c.consumer.id));
+        }
+        SubjectMappings { by_name }
+    }
+
+    /// The consumer mapped to `name` for exactly `ca` (a `None` CA is a key of its own).
+    pub fn consumer(&self, name: &str, ca: Option<Uuid>) -> Option<Uuid> {
+        self.by_name
+            .get(name)?
+            .iter()
+            .find(|(mapped_ca, _)| *mapped_ca == ca)
+            .map(|(_, consumer)| *consumer)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
 }
 
 fn index<T: Clone>(list: &[T], key: impl Fn(&T) -> &str) -> Index<T> {
@@ -66,6 +101,7 @@ impl<'a> CredentialIndexes<'a> {
             jwt: OnceLock::new(),
             acls: OnceLock::new(),
             consumer_keys: OnceLock::new(),
+            mtls_auth: OnceLock::new(),
         }
     }
 
@@ -137,6 +173,13 @@ impl<'a> CredentialIndexes<'a> {
                 }
                 Arc::new(keys)
             })
+            .clone()
+    }
+
+    /// mtls-auth subject-name mappings.
+    pub fn mtls_auth(&self) -> Arc<SubjectMappings> {
+        self.mtls_auth
+            .get_or_init(|| Arc::new(SubjectMappings::new(&self.config.mtls_auth_credentials)))
             .clone()
     }
 

@@ -172,3 +172,73 @@ fn an_empty_configuration_renders_metadata_only() {
     assert_eq!(render(&[]), "_format_version: '3.0'\n_transform: false\n");
     assert!(ok(&render(&[])).entities.is_empty());
 }
+
+/// Kong Enterprise's mtls-auth subject-name mappings: nested under their consumer (decK's
+/// shape), `ca_certificate` by id; exported nested again, and re-importing changes nothing.
+#[test]
+fn mtls_auth_credentials_nest_under_consumers() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_pem = params.self_signed(&key).unwrap().pem();
+    let ca_id = "2f0a8f5e-6b41-4c8e-9d43-1c7f4a3b9e10";
+    let d = ok(&format!(
+        r#"
+_format_version: "3.0"
+ca_certificates:
+- id: {ca_id}
+  cert: |
+{}consumers:
+- username: alice
+  mtls_auth_credentials:
+  - id: bda09448-3b10-4da7-a83b-2a8ba6021f0c
+    subject_name: alice@example.com
+    ca_certificate: {ca_id}
+  - subject_name: alice.example.com
+"#,
+        indent(&ca_pem)
+    ));
+    let alice = id(find(&d, EntityKind::Consumer, "username", "alice")).to_string();
+    let mapped = find(
+        &d,
+        EntityKind::MtlsAuthCredential,
+        "subject_name",
+        "alice@example.com",
+    );
+    assert_eq!(id(mapped), "bda09448-3b10-4da7-a83b-2a8ba6021f0c");
+    assert_eq!(mapped["consumer"], json!({ "id": alice }));
+    assert_eq!(mapped["ca_certificate"], json!({ "id": ca_id }));
+    let any_ca = find(
+        &d,
+        EntityKind::MtlsAuthCredential,
+        "subject_name",
+        "alice.example.com",
+    );
+    assert_eq!(any_ca["ca_certificate"], json!(null));
+    // No id given: Kong's cache-key id (subject name, no CA).
+    assert_eq!(
+        id(any_ca),
+        super::super::ids::kong_uuid(
+            EntityKind::MtlsAuthCredential,
+            "mtls_auth_credentials:*:alice.example.com:"
+        )
+        .to_string()
+    );
+
+    let doc = render_value(&d.entities);
+    let nested = doc["consumers"][0]["mtls_auth_credentials"]
+        .as_array()
+        .unwrap();
+    assert_eq!(nested.len(), 2);
+    assert!(nested.iter().all(|c| c.get("consumer").is_none()));
+    let with_ca = nested
+        .iter()
+        .find(|c| c["subject_name"] == "alice@example.com")
+        .unwrap();
+    assert_eq!(with_ca["ca_certificate"], ca_id);
+    assert!(doc.get("mtls_auth_credentials").is_none());
+
+    let text = render(&d.entities);
+    let again = ok(&text);
+    assert_eq!(timeless(&again.entities), timeless(&d.entities));
+}

@@ -71,6 +71,19 @@ pub(crate) fn hmacauth() -> Schema {
         .field("tags", t::tags())
 }
 
+/// Kong Enterprise's mtls-auth subject-name mappings (`mtls_auth_credentials`).
+pub(crate) fn mtlsauth() -> Schema {
+    base("mtls_auth_credentials")
+        .field("subject_name", Field::string().required())
+        .field(
+            "ca_certificate",
+            Field::foreign("ca_certificates")
+                .default_null()
+                .on_delete("cascade"),
+        )
+        .field("tags", t::tags())
+}
+
 pub(crate) fn acls() -> Schema {
     base("acls")
         .field("group", Field::string().required())

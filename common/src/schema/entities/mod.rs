@@ -45,6 +45,7 @@ pub(crate) fn all(plugins: &[Arc<PluginDef>]) -> Vec<EntitySchema> {
             EntityKind::HmacAuthCredential => EntitySchema::new(kind, credentials::hmacauth()),
             EntityKind::AclGroup => EntitySchema::new(kind, credentials::acls()),
             EntityKind::JwtSecret => EntitySchema::new(kind, credentials::jwt()),
+            EntityKind::MtlsAuthCredential => EntitySchema::new(kind, credentials::mtlsauth()),
         })
         .collect()
 }

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::model::EntityKind::{
     AclGroup, BasicAuthCredential, Consumer, HmacAuthCredential, JwtSecret, KeyAuthCredential,
+    MtlsAuthCredential,
 };
 use crate::schema::entities::hash_basicauth_password;
 
@@ -138,5 +139,31 @@ fn hmac_acl_jwt() {
             json!({"consumer": consumer_ref(), "algorithm": "RS256", "rsa_public_key": public})
         )
         .is_ok()
+    );
+}
+
+#[test]
+fn mtls_auth_credentials() {
+    let m = insert_ok(
+        MtlsAuthCredential,
+        json!({"consumer": consumer_ref(), "subject_name": "client.test"}),
+    );
+    assert_eq!(m["subject_name"], json!("client.test"));
+    assert_eq!(m["ca_certificate"], json!(null));
+    assert_eq!(m["tags"], json!(null));
+    assert_eq!(
+        insert_err(MtlsAuthCredential, json!({"consumer": consumer_ref()})).message(),
+        "schema violation (subject_name: required field missing)"
+    );
+    assert_eq!(
+        insert_err(MtlsAuthCredential, json!({"subject_name": "client.test"})).message(),
+        "schema violation (consumer: required field missing)"
+    );
+    assert_eq!(
+        fields(&insert_err(
+            MtlsAuthCredential,
+            json!({"consumer": consumer_ref(), "subject_name": "c", "ca_certificate": "x"})
+        )),
+        json!({"ca_certificate": {"id": "missing primary key"}})
     );
 }

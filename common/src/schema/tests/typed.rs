@@ -37,6 +37,9 @@ fn sample(kind: EntityKind) -> Value {
         EntityKind::HmacAuthCredential => json!({"consumer": fk, "username": "u"}),
         EntityKind::AclGroup => json!({"consumer": fk, "group": "g"}),
         EntityKind::JwtSecret => json!({"consumer": fk}),
+        EntityKind::MtlsAuthCredential => {
+            json!({"consumer": fk, "subject_name": "client.test", "ca_certificate": fk})
+        }
     }
 }
 
@@ -116,5 +119,6 @@ fn typed(kind: EntityKind, entity: &serde_json::Map<String, Value>) -> Result<()
         EntityKind::HmacAuthCredential => parse::<model::HmacAuthCredential>(entity),
         EntityKind::AclGroup => parse::<model::AclGroup>(entity),
         EntityKind::JwtSecret => parse::<model::JwtSecret>(entity),
+        EntityKind::MtlsAuthCredential => parse::<model::MtlsAuthCredential>(entity),
     }
 }

@@ -9,13 +9,14 @@
 //! - `access`: no chain → 401 `No required TLS certificate was sent`; a chain that does
 //!   not verify ([`trust`]), is revoked ([`revocation`]) or matches no consumer → 401
 //!   `TLS certificate failed verification`; the outcome goes to the log entry through
-//!   `set_client_verify`. Consumers are matched on the names of [`names::Subject`] by
+//!   `set_client_verify`. Consumers are matched on the names of [`names::Subject`]:
+//!   first by the `mtls_auth_credentials` mappings (each name in turn: the mapping for
+//!   the CA the chain was verified against, then the mapping for any CA), then by
 //!   `consumer_by` (username, custom_id), then `default_consumer`; with
 //!   `skip_consumer_lookup` the certificate's CN or DN becomes the authenticated group
 //!   and `X-Client-Cert-DN` / `X-Client-Cert-SAN` go upstream instead.
 //!
-//! Not implemented: Kong's `mtls_auth_credentials` entity (manual subject-name mappings)
-//! and OCSP (see [`revocation`]).
+//! Not implemented: OCSP (see [`revocation`]).
 
 mod names;
 mod revocation;
@@ -34,7 +35,7 @@ use self::sni::SniFilter;
 use self::trust::TrustSet;
 use super::acl::AuthenticatedGroups;
 use super::auth::{self, Authenticate};
-use super::credentials::{ConsumerKeys, Credential};
+use super::credentials::{ConsumerKeys, Credential, SubjectMappings};
 use super::http_client::{self, Proxy};
 use super::{CertificatePhase, Exit, Flow, InstanceCx, Kong, Plugin};
 
@@ -71,6 +72,7 @@ pub struct MtlsAuth {
     /// `None` with `revocation_check_mode: SKIP`.
     revocation: Option<RevocationCheck>,
     consumers: Arc<ConsumerKeys>,
+    mappings: Arc<SubjectMappings>,
 }
 
 fn proxy(host: &Option<String>, port: Option<u16>) -> Option<Proxy> {
@@ -111,6 +113,7 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         trust,
         revocation,
         consumers: cx.credentials.consumer_keys(),
+        mappings: cx.credentials.mtls_auth(),
         config,
     }))
 }
@@ -123,9 +126,18 @@ fn failed(kong: &mut Kong<'_>, reason: &str) -> Exit {
 }
 
 impl MtlsAuth {
-    /// The consumer the certificate names: by `consumer_by` on each name in turn, then
-    /// `default_consumer`.
-    fn find_consumer(&self, kong: &mut Kong<'_>, subject: &Subject) -> Option<uuid::Uuid> {
+    /// The consumer the certificate names: by a subject-name mapping, else by
+    /// `consumer_by` on each name in turn, else `default_consumer`. `ca` is the CA
+    /// certificate the chain was verified against.
+    fn find_consumer(
+        &self,
+        kong: &mut Kong<'_>,
+        subject: &Subject,
+        ca: Option<uuid::Uuid>,
+    ) -> Option<uuid::Uuid> {
+        if let Some(id) = self.mapped_consumer(kong, subject, ca) {
+            return Some(id);
+        }
         let fields = self.config.consumer_by.as_deref().unwrap_or_default();
         for name in &subject.names {
             for field in fields {
@@ -152,6 +164,27 @@ impl MtlsAuth {
                     .and_then(|id| client.load_consumer(id))
             })
             .map(|c| c.id)
+    }
+
+    /// Kong's `find_credential` for each name in turn: the mapping restricted to `ca`,
+    /// then the one for any CA; a mapping whose consumer is gone is skipped.
+    fn mapped_consumer(
+        &self,
+        kong: &mut Kong<'_>,
+        subject: &Subject,
+        ca: Option<uuid::Uuid>,
+    ) -> Option<uuid::Uuid> {
+        if self.mappings.is_empty() {
+            return None;
+        }
+        let client = kong.client();
+        subject.names.iter().find_map(|name| {
+            let restricted = ca.and_then(|ca| self.mappings.consumer(name, Some(ca)));
+            restricted
+                .or_else(|| self.mappings.consumer(name, None))
+                .and_then(|id| client.load_consumer(&id))
+                .map(|c| c.id)
+        })
     }
 
     /// `skip_consumer_lookup`: the certificate itself is the identity. The error is the
@@ -201,10 +234,13 @@ impl Authenticate for MtlsAuth {
                 return Err(Exit::error(500, "An unexpected error occurred"));
             }
         };
-        if let Err(reason) = trust.verify(&chain) {
-            tracing::error!(target: "mtls-auth", %reason, "client certificate verify failed");
-            return Err(failed(kong, &reason));
-        }
+        let ca = match trust.verify(&chain) {
+            Ok(ca) => ca,
+            Err(reason) => {
+                tracing::error!(target: "mtls-auth", %reason, "client certificate verify failed");
+                return Err(failed(kong, &reason));
+            }
+        };
         if let Some(check) = &self.revocation
             && check.revoked(&chain, trust).await
         {
@@ -224,7 +260,7 @@ impl Authenticate for MtlsAuth {
                 return Err(failed(kong, reason));
             }
         } else {
-            let Some(id) = self.find_consumer(kong, &subject) else {
+            let Some(id) = self.find_consumer(kong, &subject, ca) else {
                 tracing::warn!(
                     target: "mtls-auth",
                     cn = subject.common_name.as_deref().unwrap_or(""),

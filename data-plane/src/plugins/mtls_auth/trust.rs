@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::model::CaCertificate;
 use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime, pem::PemObject};
+use uuid::Uuid;
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
     KeyPurposeIdIter, RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
@@ -18,6 +19,8 @@ use webpki::{
 /// The trusted CAs of one instance.
 pub struct TrustSet {
     anchors: Vec<TrustAnchor<'static>>,
+    /// The CA certificate entity id of each anchor (same index).
+    anchor_ids: Vec<Uuid>,
     /// Configured CAs that are not anchors: offered as intermediates.
     known_intermediates: Vec<CertificateDer<'static>>,
     /// DER subjects of every configured CA (for `send_ca_dn`).
@@ -58,6 +61,7 @@ impl TrustSet {
     ) -> Result<TrustSet, String> {
         let mut set = TrustSet {
             anchors: Vec::new(),
+            anchor_ids: Vec::new(),
             known_intermediates: Vec::new(),
             subjects: Vec::new(),
         };
@@ -79,6 +83,7 @@ impl TrustSet {
                     .map_err(|e| format!("CA Certificate '{id}': {e}"))?
                     .to_owned();
                 set.anchors.push(anchor);
+                set.anchor_ids.push(entity.id);
             } else {
                 set.known_intermediates.push(der.into_owned());
             }
@@ -95,26 +100,37 @@ impl TrustSet {
             .collect()
     }
 
-    /// Verifies `chain` (leaf first, as the client sent it) at the current time. The
-    /// error is the reason nginx would report (`$ssl_client_verify` = `FAILED:<reason>`).
-    pub fn verify(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+    /// Verifies `chain` (leaf first, as the client sent it) at the current time, returning
+    /// the id of the CA certificate the verified path ends at (Kong: the last certificate
+    /// of the proof chain, which mtls-auth's `ca_certificate` mappings are matched with).
+    /// The error is the reason nginx would report (`$ssl_client_verify` = `FAILED:<reason>`).
+    pub fn verify(&self, chain: &[CertificateDer<'static>]) -> Result<Option<Uuid>, String> {
         let leaf = chain.first().ok_or("no certificate")?;
         let cert = EndEntityCert::try_from(leaf).map_err(|e| reason(&e))?;
         let intermediates = self.intermediates(chain);
-        cert.verify_for_usage(
-            algorithms(),
-            &self.anchors,
-            &intermediates,
-            UnixTime::now(),
-            AnyUsage,
-            None,
-            None,
-        )
-        .map(|_| ())
-        .map_err(|e| match e {
-            webpki::Error::UnknownIssuer => unknown_issuer(chain).to_string(),
-            other => reason(&other),
-        })
+        let path = cert
+            .verify_for_usage(
+                algorithms(),
+                &self.anchors,
+                &intermediates,
+                UnixTime::now(),
+                AnyUsage,
+                None,
+                None,
+            )
+            .map_err(|e| match e {
+                webpki::Error::UnknownIssuer => unknown_issuer(chain).to_string(),
+                other => reason(&other),
+            })?;
+        let anchor = path.anchor();
+        Ok(self
+            .anchors
+            .iter()
+            .position(|a| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .and_then(|i| self.anchor_ids.get(i).copied()))
     }
 
     /// Whether `crls` revoke the leaf of `chain` (which [`TrustSet::verify`] accepted).
