@@ -1,4 +1,4 @@
-//! jwt against the real data plane: HS256 and ES256 tokens from header, query and
+//! jwt against the real data plane: HS256, ES256 and ES512 tokens from header, query and
 //! cookie, Kong's messages, registered claims.
 #![allow(clippy::unwrap_used)]
 
@@ -52,6 +52,37 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A P-521 signing key made at test time, and its public key as a PEM SubjectPublicKeyInfo.
+fn es512_key() -> (p521::ecdsa::SigningKey, String) {
+    use ring::rand::SecureRandom as _;
+    // A scalar below the group order: the top byte of P-521's 66-byte scalars is 0 or 1.
+    let mut scalar = [0u8; 66];
+    ring::rand::SystemRandom::new()
+        .fill(&mut scalar[1..])
+        .unwrap();
+    let key = p521::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+    // SubjectPublicKeyInfo for a P-521 key: fixed prefix, then the uncompressed point.
+    let mut spki = hex_decode("30819b301006072a8648ce3d020106052b8104002303818600");
+    spki.extend_from_slice(key.verifying_key().to_sec1_point(false).as_bytes());
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&spki)
+    );
+    (key, pem)
+}
+
+/// An ES512 token: the signature is `r || s`, 66 bytes each (RFC 7518 §3.4).
+fn es512(claims: &Value, key: &p521::ecdsa::SigningKey) -> String {
+    use p521::ecdsa::signature::Signer as _;
+    let signed = format!(
+        "{}.{}",
+        b64(json!({"alg": "ES512", "typ": "JWT"}).to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig: p521::ecdsa::Signature = key.sign(signed.as_bytes());
+    format!("{signed}.{}", b64(&sig.to_bytes()))
+}
+
 fn es256(claims: &Value, key: &EcdsaKeyPair) -> String {
     let signed = format!(
         "{}.{}",
@@ -74,6 +105,7 @@ fn now() -> i64 {
 struct Setup {
     proxy: TestProxy,
     es_key: EcdsaKeyPair,
+    es512_key: p521::ecdsa::SigningKey,
     _upstream: Upstream,
 }
 
@@ -85,6 +117,7 @@ async fn setup() -> Setup {
     let cookies = route_paths(Some(&svc), &["/cookie"]);
     let alice = consumer("alice");
     let (es_key, es_pem) = es256_key();
+    let (es512_key, es512_pem) = es512_key();
     let config = ConfigSet {
         plugins: vec![
             plugin("jwt", json!({})).on_route(&plain),
@@ -102,6 +135,7 @@ async fn setup() -> Setup {
         jwt_secrets: vec![
             jwt_secret(&alice, "hs-issuer", "HS256", Some("shh"), None),
             jwt_secret(&alice, "es-issuer", "ES256", None, Some(&es_pem)),
+            jwt_secret(&alice, "es512-issuer", "ES512", None, Some(&es512_pem)),
         ],
         consumers: vec![alice],
         routes: vec![plain, claims, cookies],
@@ -111,6 +145,7 @@ async fn setup() -> Setup {
     Setup {
         proxy: TestProxy::start(config).await,
         es_key,
+        es512_key,
         _upstream: upstream,
     }
 }
@@ -201,6 +236,36 @@ async fn bad_tokens_get_kongs_messages() {
         assert_eq!(resp.status, 401, "{message}");
         assert_eq!(resp.json(), json!({"message": message}));
         assert_eq!(resp.header("www-authenticate"), challenge, "{message}");
+    }
+}
+
+#[tokio::test]
+async fn es512_tokens_are_verified_with_the_p521_public_key() {
+    let s = setup().await;
+    let token = es512(&json!({"iss": "es512-issuer"}), &s.es512_key);
+    let resp = send(&s.proxy, bearer("/plain", &token)).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        resp.json()["headers"]["x-credential-identifier"],
+        "es512-issuer"
+    );
+
+    // The same signature over other claims.
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let other = es512(&json!({"iss": "es512-issuer", "admin": true}), &s.es512_key);
+    let (other_signed, _) = other.rsplit_once('.').unwrap();
+    let tampered = format!("{other_signed}.{signature}");
+    // Signed by a key other than the credential's.
+    let (stranger, _) = es512_key();
+    let wrong_key = es512(&json!({"iss": "es512-issuer"}), &stranger);
+    for token in [tampered, wrong_key] {
+        let resp = send(&s.proxy, bearer("/plain", &token)).await;
+        assert_eq!(resp.status, 401);
+        assert_eq!(resp.json(), json!({"message": "Invalid signature"}));
+        assert_eq!(
+            resp.header("www-authenticate"),
+            "Bearer error=\"invalid_token\""
+        );
     }
 }
 

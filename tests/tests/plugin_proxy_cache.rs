@@ -165,3 +165,127 @@ fn the_schema_rejects_bad_configs() {
         assert!(err.contains(message), "{conf}: {err}");
     }
 }
+
+/// A request to the node's status API, where Kong's proxy-cache Admin API endpoints are.
+async fn status_api(proxy: &TestProxy, method: http::Method, path: &str) -> client::Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(empty())
+        .unwrap();
+    client::send(proxy.status, req).await.unwrap()
+}
+
+#[tokio::test]
+async fn cached_entries_are_looked_up_and_purged_on_the_status_api() {
+    use http::Method;
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let one = route_paths(Some(&svc), &["/one"]);
+    let two = route_paths(Some(&svc), &["/two"]);
+    let first = plugin("proxy-cache", memory()).on_route(&one);
+    let second = plugin("proxy-cache", memory()).on_route(&two);
+    let first_id = first.id;
+    let config = ConfigSet {
+        plugins: vec![first, second],
+        routes: vec![one.clone(), two],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let cache_status = |resp: client::Resp| resp.header("x-cache-status").to_string();
+
+    let miss = hit(&proxy, get("/one", "c.test")).await;
+    assert_eq!(miss.header("x-cache-status"), "Miss");
+    let key = miss.header("x-cache-key").to_string();
+    assert_eq!(
+        cache_status(hit(&proxy, get("/one", "c.test")).await),
+        "Hit"
+    );
+
+    // The entry, looked up in every instance and in the one that stored it.
+    for path in [
+        format!("/proxy-cache/{key}"),
+        format!("/proxy-cache/{first_id}/caches/{key}"),
+    ] {
+        let resp = status_api(&proxy, Method::GET, &path).await;
+        assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+        let entry = resp.json();
+        assert_eq!(entry["status"], 200);
+        assert_eq!(entry["headers"]["X-Cache-Key"], key.as_str());
+        assert_eq!(entry["headers"]["X-Cache-Status"], "Miss");
+        assert_eq!(entry["body"], miss.text());
+        assert_eq!(entry["body_len"], miss.body.len());
+        assert_eq!(entry["version"], 1);
+        assert!(entry["timestamp"].is_i64() && entry["ttl"] == 300);
+    }
+
+    // Dropped from the one instance, then from whichever has it: the next request misses.
+    let path = format!("/proxy-cache/{first_id}/caches/{key}");
+    assert_eq!(status_api(&proxy, Method::DELETE, &path).await.status, 204);
+    assert_eq!(
+        cache_status(hit(&proxy, get("/one", "c.test")).await),
+        "Miss"
+    );
+    let path = format!("/proxy-cache/{key}");
+    assert_eq!(status_api(&proxy, Method::DELETE, &path).await.status, 204);
+    assert_eq!(
+        cache_status(hit(&proxy, get("/one", "c.test")).await),
+        "Miss"
+    );
+
+    // Purge everything: both routes miss again.
+    assert_eq!(
+        cache_status(hit(&proxy, get("/two", "c.test")).await),
+        "Miss"
+    );
+    assert_eq!(
+        cache_status(hit(&proxy, get("/one", "c.test")).await),
+        "Hit"
+    );
+    assert_eq!(
+        cache_status(hit(&proxy, get("/two", "c.test")).await),
+        "Hit"
+    );
+    let resp = status_api(&proxy, Method::DELETE, "/proxy-cache").await;
+    assert_eq!(resp.status, 204);
+    assert_eq!(
+        cache_status(hit(&proxy, get("/one", "c.test")).await),
+        "Miss"
+    );
+    assert_eq!(
+        cache_status(hit(&proxy, get("/two", "c.test")).await),
+        "Miss"
+    );
+
+    // Absent entries and instances: a bare 404, as Kong's handlers answer.
+    assert_eq!(
+        status_api(&proxy, Method::DELETE, "/proxy-cache")
+            .await
+            .status,
+        204
+    );
+    for (method, path) in [
+        (Method::GET, format!("/proxy-cache/{key}")),
+        (Method::DELETE, format!("/proxy-cache/{key}")),
+        (Method::GET, format!("/proxy-cache/{first_id}/caches/{key}")),
+        (
+            Method::DELETE,
+            format!("/proxy-cache/{first_id}/caches/123"),
+        ),
+        // A route's id is not a proxy-cache instance.
+        (
+            Method::DELETE,
+            format!("/proxy-cache/{}/caches/123", one.id),
+        ),
+        (Method::GET, format!("/proxy-cache/not-a-uuid/caches/{key}")),
+    ] {
+        let resp = status_api(&proxy, method.clone(), &path).await;
+        assert_eq!(resp.status, 404, "{method} {path}");
+        assert!(resp.body.is_empty(), "{method} {path}");
+    }
+    let resp = status_api(&proxy, Method::POST, "/proxy-cache").await;
+    assert_eq!(resp.status, 405);
+    assert_eq!(resp.json(), json!({"message": "Method not allowed"}));
+}

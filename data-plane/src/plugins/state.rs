@@ -36,6 +36,16 @@ impl NodeState {
         slots.insert(id, value.clone());
         value
     }
+
+    /// The value of type `T` stored under `key`, if some instance created it.
+    pub fn get<T: Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
+        let slots = match self.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let slot = slots.get(&(TypeId::of::<T>(), key.to_string()))?;
+        slot.clone().downcast::<T>().ok()
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +64,12 @@ mod tests {
         assert_eq!(other.load(Ordering::Relaxed), 1);
         let other_type = state.get_or_init("x", || String::from("s"));
         assert_eq!(other_type.as_str(), "s");
+        assert_eq!(
+            state
+                .get::<AtomicU32>("x")
+                .map(|v| v.load(Ordering::Relaxed)),
+            Some(5)
+        );
+        assert!(state.get::<AtomicU32>("z").is_none());
     }
 }

@@ -6,9 +6,12 @@
 //!   (even an empty one), 503 before, and 503 `draining` during shutdown or after
 //!   `POST /status/ready` with `status=draining` (Kong's drain endpoint).
 //! - `GET /metrics`: Prometheus text format, Kong's metric names.
+//! - `/proxy-cache...`: Kong's proxy-cache Admin API over this node's caches
+//!   ([`proxy_cache`]).
 
 pub mod cluster;
 pub mod metrics;
+pub mod proxy_cache;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -55,6 +58,10 @@ async fn handle(
     state: Arc<StatusState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().trim_end_matches('/');
+    if let Some(mut resp) = proxy_cache::handle(req.method(), path, &state) {
+        resp.headers_mut().insert(SERVER, SERVER_VALUE);
+        return Ok(resp);
+    }
     let mut resp = match (req.method(), path) {
         (&Method::GET, "/status") => status(&state),
         (&Method::GET, "/status/ready") => ready(&state),

@@ -140,6 +140,16 @@ fn hmac_acl_jwt() {
         )
         .is_ok()
     );
+    // ES512 (P-521): like Kong, ES* keys are not checked by the entity check.
+    let p521 = "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAMQbmWG4eRP+wbqPquRBKa09btc8V\n\
+        3EMcaws8jdbK+9ajZqnoq0Lsc1LQ3zUBFNsSkXsdofjP7VfPW97MeXVqo6IA7M/X\n\
+        Q+qK/LosPxLI0+6xeCOzVMjtNUno3NK6Jwfqz1HgYdkU3iIgRsl+L1SBx6SXdrB7\n\
+        3QSVEQzS15tdSkrm9as=\n-----END PUBLIC KEY-----\n";
+    let es = insert_ok(
+        JwtSecret,
+        json!({"consumer": consumer_ref(), "algorithm": "ES512", "rsa_public_key": p521}),
+    );
+    assert_eq!(es["algorithm"], json!("ES512"));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! query and chosen headers, and served from memory (`X-Cache-Status: Miss`, `Hit`,
 //! `Refresh`, `Bypass`; `X-Cache-Key`; `Age`).
 
+pub mod admin;
 mod directives;
 mod store;
 
@@ -59,10 +60,16 @@ pub struct ProxyCache {
 pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
     let config: Config = cx.config()?;
     let store = cx.state.get_or_init(
-        &format!("proxy-cache {}", config.memory.dictionary_name),
+        &store_key(&config.memory.dictionary_name),
         MemoryStore::default,
     );
     Ok(Arc::new(ProxyCache { config, store }))
+}
+
+/// Where the store of a dictionary is kept in the node's plugin state: instances naming
+/// the same dictionary share it, as in Kong.
+fn store_key(dictionary_name: &str) -> String {
+    format!("proxy-cache {dictionary_name}")
 }
 
 /// Largest body kept for storing (larger responses are passed through uncached).
@@ -325,6 +332,14 @@ impl Plugin for ProxyCache {
                         || cc.contains_key("no-cache")
                         || ttl <= 0));
             if cacheable {
+                // Kong stores the response headers as sent, its own X-Cache-* included
+                // (they show in the Admin API's view of the entry; a hit replaces them).
+                let mut headers = headers;
+                for (name, value) in &state.headers {
+                    if let Ok(v) = HeaderValue::from_str(value) {
+                        headers.insert(*name, v);
+                    }
+                }
                 state.pending = Some(Pending {
                     status,
                     headers,

@@ -55,12 +55,15 @@ struct Inner {
 }
 
 impl MemoryStore {
-    pub fn fetch(&self, key: &str, now: i64) -> Option<Cached> {
-        let inner = match self.inner.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        match self.inner.lock() {
             Ok(i) => i,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        inner
+        }
+    }
+
+    pub fn fetch(&self, key: &str, now: i64) -> Option<Cached> {
+        self.lock()
             .entries
             .get(key)
             .filter(|c| c.expires_at > now)
@@ -70,10 +73,7 @@ impl MemoryStore {
     /// Stores `response` for `storage_ttl` seconds; refused when the store is full even
     /// after dropping expired entries.
     pub fn store(&self, key: String, mut response: Cached, storage_ttl: i64, now: i64) -> bool {
-        let mut inner = match self.inner.lock() {
-            Ok(i) => i,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut inner = self.lock();
         response.expires_at = now + storage_ttl;
         if let Some(old) = inner.entries.remove(&key) {
             inner.bytes -= old.body.len();
@@ -91,5 +91,20 @@ impl MemoryStore {
         inner.bytes += response.body.len();
         inner.entries.insert(key, response);
         true
+    }
+
+    /// Drops the entry under `key` (Kong's `purge`).
+    pub fn purge(&self, key: &str) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.entries.remove(key) {
+            inner.bytes -= old.body.len();
+        }
+    }
+
+    /// Drops every entry (Kong's `flush(true)`).
+    pub fn flush(&self) {
+        let mut inner = self.lock();
+        inner.entries.clear();
+        inner.bytes = 0;
     }
 }
