@@ -1,10 +1,13 @@
 //! rate-limiting (Kong's `kong/plugins/rate-limiting/handler.lua`, PRIORITY 910): fixed
 //! windows per second ... year, counted per consumer, credential, IP, service, header or
-//! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node).
+//! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node:
+//! on every request with `sync_rate: -1`, else counted locally and synced every
+//! `sync_rate` seconds).
 
 mod local;
 mod periods;
 mod redis;
+mod synced;
 
 use std::sync::Arc;
 
@@ -13,8 +16,9 @@ use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use self::local::LocalCounters;
-use self::periods::{Period, period_start};
+use self::periods::{Period, period_start, window_end};
 use self::redis::{RedisConfig, RedisCounters};
+use self::synced::{PushSettings, Slot, SyncedCounters};
 use super::pdk::log::lua_number;
 use super::pdk::response::PendingHeader;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
@@ -39,12 +43,29 @@ struct Config {
     sync_rate: f64,
 }
 
+/// Kong's `SYNC_RATE_REALTIME`: count in Redis on every request.
+const SYNC_RATE_REALTIME: f64 = -1.0;
+
 enum Store {
     Local(Arc<LocalCounters>),
     Redis {
         counters: Arc<RedisCounters>,
         timeout: std::time::Duration,
     },
+    Synced {
+        counters: Arc<SyncedCounters>,
+        push: PushSettings,
+    },
+}
+
+/// What the store saw for one request.
+struct Usage {
+    /// The usage of each limit before this request.
+    used: Vec<u64>,
+    /// The synced store's slots, to count the request in once it is let through.
+    slots: Option<Vec<Slot>>,
+    /// The synced store read from Redis (which counted the request there).
+    read_redis: bool,
 }
 
 pub struct RateLimiting {
@@ -81,11 +102,6 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
         .collect();
     let store = match config.policy.as_str() {
         "redis" => {
-            if config.sync_rate != -1.0 {
-                return Err(
-                    "only sync_rate -1 (count in Redis on every request) is supported".into(),
-                );
-            }
             let redis = config.redis.ok_or("redis settings are required")?;
             let url = redis.url()?;
             let client = ::redis::Client::open(url.as_str())
@@ -95,9 +111,31 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
                 .get_or_init(&format!("rate-limiting redis {url}"), || {
                     RedisCounters::new(client)
                 });
-            Store::Redis {
-                counters,
-                timeout: redis.timeout(),
+            if config.sync_rate == SYNC_RATE_REALTIME {
+                Store::Redis {
+                    counters,
+                    timeout: redis.timeout(),
+                }
+            } else {
+                // The schema allows -1 or at least 0.02 seconds.
+                let sync_rate = std::time::Duration::try_from_secs_f64(config.sync_rate)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or("sync_rate must be greater than 0.02, or -1 to disable")?;
+                // Counters local to this node, one table per Redis database.
+                let synced = cx
+                    .state
+                    .get_or_init(&format!("rate-limiting redis sync {url}"), || {
+                        SyncedCounters::new(counters)
+                    });
+                Store::Synced {
+                    counters: synced,
+                    push: PushSettings {
+                        plugin_id: cx.entity.id.to_string(),
+                        sync_rate,
+                        timeout: redis.timeout(),
+                    },
+                }
             }
         }
         _ => Store::Local(
@@ -173,7 +211,7 @@ impl RateLimiting {
         id.unwrap_or_else(|| kong.client().forwarded_ip().to_string())
     }
 
-    async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
+    async fn usage(&self, identifier: &str, now: i64) -> Result<Usage, String> {
         let key = |p: Period| {
             format!(
                 "ratelimit:{}:{identifier}:{}:{}",
@@ -189,7 +227,7 @@ impl RateLimiting {
                     .iter()
                     .map(|(p, l)| (key(*p), now + p.expiration() as i64, *l))
                     .collect();
-                Ok(counters.take(now, &keys))
+                Ok(Usage::counted(counters.take(now, &keys)))
             }
             Store::Redis { counters, timeout } => {
                 let keys: Vec<(String, u64)> = self
@@ -197,8 +235,48 @@ impl RateLimiting {
                     .iter()
                     .map(|(p, _)| (key(*p), p.expiration()))
                     .collect();
-                counters.take(&keys, *timeout).await
+                counters.take(&keys, *timeout).await.map(Usage::counted)
             }
+            Store::Synced { counters, push } => {
+                let slots: Vec<Slot> = self
+                    .limits
+                    .iter()
+                    .map(|(p, _)| Slot {
+                        key: key(*p),
+                        expires_at: window_end(*p, now),
+                        expiration: p.expiration(),
+                    })
+                    .collect();
+                let usage = match counters.usage(&slots, now, push.timeout).await {
+                    Ok(usage) => usage,
+                    Err(e) => {
+                        // Kong counts a request that fault tolerance lets through (its
+                        // sync then fails too while Redis is down).
+                        if self.fault_tolerant {
+                            counters.count(&slots, push);
+                        }
+                        return Err(e);
+                    }
+                };
+                Ok(Usage {
+                    used: usage.used,
+                    slots: Some(slots),
+                    read_redis: usage.read_redis,
+                })
+            }
+        }
+    }
+
+    /// After the decision: a synced store counts a request let through, or pushes the
+    /// count Redis took for a refused one back out.
+    fn settle(&self, usage: &Usage, stop: bool) {
+        let (Store::Synced { counters, push }, Some(slots)) = (&self.store, &usage.slots) else {
+            return;
+        };
+        if !stop {
+            counters.count(slots, push);
+        } else if usage.read_redis {
+            counters.schedule_push(push);
         }
     }
 
@@ -243,6 +321,17 @@ impl RateLimiting {
     }
 }
 
+impl Usage {
+    /// Usage from a store that counted the request already.
+    fn counted(used: Vec<u64>) -> Usage {
+        Usage {
+            used,
+            slots: None,
+            read_redis: false,
+        }
+    }
+}
+
 /// A limit as Lua prints it (integers without a fraction).
 fn number_value(n: f64) -> HeaderValue {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -267,7 +356,8 @@ impl Plugin for RateLimiting {
                 return Flow::Exit(Exit::error(500, "An unexpected error occurred"));
             }
         };
-        let (headers, stop) = self.headers(&usage, now);
+        let (headers, stop) = self.headers(&usage.used, now);
+        self.settle(&usage, stop);
         if !self.hide_client_headers {
             // Kong's `kong.response.set_header` in access: on the response to come,
             // whether the upstream's or the 429 below.
