@@ -58,16 +58,6 @@ enum Store {
     },
 }
 
-/// What the store saw for one request.
-struct Usage {
-    /// The usage of each limit before this request.
-    used: Vec<u64>,
-    /// The synced store's slots, to count the request in once it is let through.
-    slots: Option<Vec<Slot>>,
-    /// The synced store read from Redis (which counted the request there).
-    read_redis: bool,
-}
-
 pub struct RateLimiting {
     limits: Vec<(Period, f64)>,
     /// Each limit as a header value, computed once.
@@ -211,7 +201,7 @@ impl RateLimiting {
         id.unwrap_or_else(|| kong.client().forwarded_ip().to_string())
     }
 
-    async fn usage(&self, identifier: &str, now: i64) -> Result<Usage, String> {
+    async fn usage(&self, identifier: &str, now: i64) -> Result<Vec<u64>, String> {
         let key = |p: Period| {
             format!(
                 "ratelimit:{}:{identifier}:{}:{}",
@@ -227,7 +217,7 @@ impl RateLimiting {
                     .iter()
                     .map(|(p, l)| (key(*p), now + p.expiration() as i64, *l))
                     .collect();
-                Ok(Usage::counted(counters.take(now, &keys)))
+                Ok(counters.take(now, &keys))
             }
             Store::Redis { counters, timeout } => {
                 let keys: Vec<(String, u64)> = self
@@ -235,48 +225,27 @@ impl RateLimiting {
                     .iter()
                     .map(|(p, _)| (key(*p), p.expiration()))
                     .collect();
-                counters.take(&keys, *timeout).await.map(Usage::counted)
+                counters.take(&keys, *timeout).await
             }
             Store::Synced { counters, push } => {
                 let slots: Vec<Slot> = self
                     .limits
                     .iter()
-                    .map(|(p, _)| Slot {
+                    .map(|(p, l)| Slot {
                         key: key(*p),
                         expires_at: window_end(*p, now),
                         expiration: p.expiration(),
+                        limit: *l,
                     })
                     .collect();
-                let usage = match counters.usage(&slots, now, push.timeout).await {
-                    Ok(usage) => usage,
-                    Err(e) => {
-                        // Kong counts a request that fault tolerance lets through (its
-                        // sync then fails too while Redis is down).
-                        if self.fault_tolerant {
-                            counters.count(&slots, push);
-                        }
-                        return Err(e);
-                    }
-                };
-                Ok(Usage {
-                    used: usage.used,
-                    slots: Some(slots),
-                    read_redis: usage.read_redis,
-                })
+                let usage = counters.take(&slots, now, push).await;
+                if usage.is_err() && self.fault_tolerant {
+                    // Kong counts a request that fault tolerance lets through (its sync
+                    // then fails too while Redis is down).
+                    counters.count(&slots, now, push);
+                }
+                usage
             }
-        }
-    }
-
-    /// After the decision: a synced store counts a request let through, or pushes the
-    /// count Redis took for a refused one back out.
-    fn settle(&self, usage: &Usage, stop: bool) {
-        let (Store::Synced { counters, push }, Some(slots)) = (&self.store, &usage.slots) else {
-            return;
-        };
-        if !stop {
-            counters.count(slots, push);
-        } else if usage.read_redis {
-            counters.schedule_push(push);
         }
     }
 
@@ -321,17 +290,6 @@ impl RateLimiting {
     }
 }
 
-impl Usage {
-    /// Usage from a store that counted the request already.
-    fn counted(used: Vec<u64>) -> Usage {
-        Usage {
-            used,
-            slots: None,
-            read_redis: false,
-        }
-    }
-}
-
 /// A limit as Lua prints it (integers without a fraction).
 fn number_value(n: f64) -> HeaderValue {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -356,8 +314,7 @@ impl Plugin for RateLimiting {
                 return Flow::Exit(Exit::error(500, "An unexpected error occurred"));
             }
         };
-        let (headers, stop) = self.headers(&usage.used, now);
-        self.settle(&usage, stop);
+        let (headers, stop) = self.headers(&usage, now);
         if !self.hide_client_headers {
             // Kong's `kong.response.set_header` in access: on the response to come,
             // whether the upstream's or the 429 below.

@@ -1,6 +1,7 @@
 //! The `redis` policy with a sync rate (Kong's `policies/init.lua` when `sync_rate` is not
 //! -1): requests are counted in this node's memory and the counts are pushed to Redis at
-//! most `sync_rate` seconds later, by a task that each push schedules once. Every push
+//! most `sync_rate` seconds later, by a task that the first count after a push schedules
+//! (one per plugin instance, as Kong's pending timer). Every push
 //! also forgets the totals last read from Redis, so the next request of each counter reads
 //! the cluster-wide total again (counting itself there, as realtime mode does): limits
 //! hold across nodes approximately, to within what the other nodes counted since their
@@ -47,18 +48,67 @@ struct Table {
     pending: HashSet<String>,
 }
 
-/// One counter to read or count: its key and the end of its window (Unix seconds).
+impl Table {
+    /// The usage of `key` as this node sees it, if it was read from Redis since the last
+    /// push.
+    fn view(&self, key: &str, now: i64) -> Option<u64> {
+        match self.counters.get(key)? {
+            Counter {
+                total: Some(total),
+                delta,
+                expires_at,
+            } if *expires_at > now => Some(non_negative(total.saturating_add(*delta))),
+            _ => None,
+        }
+    }
+
+    /// The counter of `slot`, started afresh if its window has ended.
+    fn counter(&mut self, slot: &Slot, now: i64) -> &mut Counter {
+        let counter = self
+            .counters
+            .entry(slot.key.clone())
+            .or_insert_with(|| Counter::new(slot.expires_at));
+        if counter.expires_at <= now {
+            *counter = Counter::new(slot.expires_at);
+        }
+        counter
+    }
+
+    /// Counts the request in every slot if each limit still has room (`headers` in
+    /// `mod.rs` refuses on the same condition).
+    fn count_if_room(&mut self, slots: &[Slot], used: &[u64], now: i64) -> bool {
+        let room = slots
+            .iter()
+            .zip(used)
+            .all(|(slot, used)| slot.limit - *used as f64 > 0.0);
+        if room {
+            for slot in slots {
+                self.counter(slot, now).delta += 1;
+            }
+        }
+        room
+    }
+}
+
+impl Counter {
+    fn new(expires_at: i64) -> Counter {
+        Counter {
+            total: None,
+            delta: 0,
+            expires_at,
+        }
+    }
+}
+
+/// One counter a request reads and counts in.
 pub struct Slot {
     pub key: String,
+    /// The end of the counter's window (Unix seconds).
     pub expires_at: i64,
     /// The period's length in seconds (the expiry of a key a Redis read creates).
     pub expiration: u64,
-}
-
-/// What a request saw: the usage of each slot before it, and whether it was read from Redis.
-pub struct Usage {
-    pub used: Vec<u64>,
-    pub read_redis: bool,
+    /// The limit of the period.
+    pub limit: f64,
 }
 
 /// How a plugin instance pushes: which pending push it owns, after how long, and the Redis
@@ -94,91 +144,72 @@ impl SyncedCounters {
     }
 
     /// The usage of each slot before this request: the local view where it is fresh, else
-    /// read from Redis (which counts this request there; the local delta takes one back so
-    /// that [`SyncedCounters::count`] does not count it twice).
-    pub async fn usage(
-        &self,
+    /// read from Redis (which counts the request there; the local count takes it back out
+    /// so that it is not counted twice). When every limit still has room the request is
+    /// counted, in the same lock as the decision (concurrent requests cannot both take the
+    /// last slot of this node's view).
+    pub async fn take(
+        self: &Arc<Self>,
         slots: &[Slot],
         now: i64,
-        timeout: Duration,
-    ) -> Result<Usage, String> {
-        let mut used = vec![0u64; slots.len()];
-        let mut stale = Vec::new();
-        let pushes_before = {
-            let table = self.table();
-            for (i, slot) in slots.iter().enumerate() {
-                match table.counters.get(&slot.key) {
-                    Some(Counter {
-                        total: Some(total),
-                        delta,
-                        expires_at,
-                    }) if *expires_at > now => used[i] = non_negative(total + delta),
-                    _ => stale.push(i),
+        push: &PushSettings,
+    ) -> Result<Vec<u64>, String> {
+        let (seen, pushes_before) = {
+            let mut table = self.table();
+            let seen: Vec<Option<u64>> = slots.iter().map(|s| table.view(&s.key, now)).collect();
+            if seen.iter().all(Option::is_some) {
+                let used: Vec<u64> = seen.into_iter().flatten().collect();
+                let counted = table.count_if_room(slots, &used, now);
+                drop(table);
+                if counted {
+                    self.schedule_push(push);
                 }
+                return Ok(used);
             }
-            table.pushes
+            (seen, table.pushes)
         };
-        if stale.is_empty() {
-            return Ok(Usage {
-                used,
-                read_redis: false,
-            });
-        }
+        let stale: Vec<usize> = (0..slots.len()).filter(|&i| seen[i].is_none()).collect();
         let keys: Vec<(String, u64)> = stale
             .iter()
             .map(|&i| (slots[i].key.clone(), slots[i].expiration))
             .collect();
-        let read = self.redis.take(&keys, timeout).await?;
-        let mut table = self.table();
-        let fresh = table.pushes == pushes_before;
-        for (&i, before) in stale.iter().zip(read) {
-            let slot = &slots[i];
-            let counter = table
-                .counters
-                .entry(slot.key.clone())
-                .or_insert_with(|| Counter {
-                    total: None,
-                    delta: 0,
-                    expires_at: slot.expires_at,
-                });
-            if counter.expires_at <= now {
-                *counter = Counter {
-                    total: None,
-                    delta: 0,
-                    expires_at: slot.expires_at,
-                };
+        let read = self.redis.take(&keys, push.timeout).await?;
+        {
+            let mut table = self.table();
+            let fresh = table.pushes == pushes_before;
+            let mut used: Vec<u64> = slots
+                .iter()
+                .zip(&seen)
+                // A push during the read made the view stale: the one seen before it.
+                .map(|(s, before)| table.view(&s.key, now).or(*before).unwrap_or(0))
+                .collect();
+            for (&i, before) in stale.iter().zip(read) {
+                let counter = table.counter(&slots[i], now);
+                let before = i64::try_from(before).unwrap_or(i64::MAX);
+                // What this node counted and has not pushed is not in Redis yet.
+                used[i] = non_negative(before.saturating_add(counter.delta));
+                if fresh {
+                    // Concurrent readers: the highest total read is the latest.
+                    let after = before.saturating_add(1);
+                    counter.total = Some(counter.total.map_or(after, |t| t.max(after)));
+                }
+                counter.delta -= 1;
             }
-            let before = i64::try_from(before).unwrap_or(i64::MAX);
-            // Not yet pushed, so not in what Redis returned.
-            let unpushed = counter.delta;
-            if fresh {
-                // Concurrent readers: the highest total read is the latest.
-                let after = before.saturating_add(1);
-                counter.total = Some(counter.total.map_or(after, |t| t.max(after)));
-            }
-            counter.delta -= 1;
-            used[i] = non_negative(before + unpushed);
+            table.count_if_room(slots, &used, now);
+            // Counted here, or refused after Redis counted it: either way a push is due.
+            drop(table);
+            self.schedule_push(push);
+            Ok(used)
         }
-        Ok(Usage {
-            used,
-            read_redis: true,
-        })
     }
 
-    /// Counts a request that was let through in each slot, and schedules a push.
-    pub fn count(self: &Arc<Self>, slots: &[Slot], push: &PushSettings) {
+    /// Counts a request in each slot and schedules a push (Kong counts a request that
+    /// `fault_tolerant` let through when Redis could not be read).
+    pub fn count(self: &Arc<Self>, slots: &[Slot], now: i64, push: &PushSettings) {
         {
             let mut table = self.table();
             for slot in slots {
-                table
-                    .counters
-                    .entry(slot.key.clone())
-                    .or_insert_with(|| Counter {
-                        total: None,
-                        delta: 0,
-                        expires_at: slot.expires_at,
-                    })
-                    .delta += 1;
+                table.counter(slot, now).delta += 1;
             }
         }
         self.schedule_push(push);
@@ -186,7 +217,7 @@ impl SyncedCounters {
 
     /// Schedules a push by `push.plugin_id` in `push.sync_rate`, unless one is pending:
     /// the pending push will carry everything counted until it starts.
-    pub fn schedule_push(self: &Arc<Self>, push: &PushSettings) {
+    fn schedule_push(self: &Arc<Self>, push: &PushSettings) {
         if !self.table().pending.insert(push.plugin_id.clone()) {
             return;
         }
@@ -267,11 +298,12 @@ mod tests {
         Arc::new(SyncedCounters::new(Arc::new(RedisCounters::new(client))))
     }
 
-    fn slot(key: &str, now: i64) -> Vec<Slot> {
+    fn slot(key: &str, now: i64, limit: u64) -> Vec<Slot> {
         vec![Slot {
             key: key.to_string(),
             expires_at: now + 60,
             expiration: 60,
+            limit: limit as f64,
         }]
     }
 
@@ -305,17 +337,10 @@ mod tests {
         format!("ratelimit-test:{name}:{}", uuid::Uuid::new_v4())
     }
 
-    /// Usage, as `access` does it: read, then count when under `limit`.
+    /// One request: its usage before it (counted if under `limit`).
     async fn request(c: &Arc<SyncedCounters>, key: &str, limit: u64, push: &PushSettings) -> u64 {
         let now = crate::plugins::clock::now_secs();
-        let slots = slot(key, now);
-        let usage = c.usage(&slots, now, push.timeout).await.unwrap();
-        if usage.used[0] < limit {
-            c.count(&slots, push);
-        } else if usage.read_redis {
-            c.schedule_push(push);
-        }
-        usage.used[0]
+        c.take(&slot(key, now, limit), now, push).await.unwrap()[0]
     }
 
     #[tokio::test]
@@ -365,11 +390,9 @@ mod tests {
     async fn push_tasks_end_after_their_push() {
         let c = counters();
         let key = unique_key("tasks");
-        // A read opens the connection (whose driver task stays) and schedules nothing.
-        let now = crate::plugins::clock::now_secs();
-        c.usage(&slot(&key, now), now, Duration::from_secs(2))
-            .await
-            .unwrap();
+        // The first request opens the connection (whose driver task stays).
+        request(&c, &key, 1000, &settings("first")).await;
+        until("the first push", async || c.idle()).await;
         let metrics = tokio::runtime::Handle::current().metrics();
         let baseline = metrics.num_alive_tasks();
         // Many plugin instances (as successive configurations compile them) push once each.
@@ -381,8 +404,37 @@ mod tests {
             metrics.num_alive_tasks() <= baseline
         })
         .await;
-        // The unanswered first read was taken back out.
-        assert_eq!(redis_value(&key).await, Some(20));
+        assert_eq!(redis_value(&key).await, Some(21));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_requests_do_not_overshoot_the_local_view() {
+        let c = counters();
+        let key = unique_key("concurrent");
+        // No push during the test: every request after the first uses the local view.
+        let push = PushSettings {
+            sync_rate: Duration::from_secs(600),
+            ..settings("slow")
+        };
+        assert_eq!(request(&c, &key, 10, &push).await, 0);
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let (c, key) = (c.clone(), key.clone());
+            let push = PushSettings {
+                plugin_id: push.plugin_id.clone(),
+                ..push
+            };
+            tasks.push(tokio::spawn(
+                async move { request(&c, &key, 10, &push).await },
+            ));
+        }
+        let mut allowed = 0;
+        for task in tasks {
+            if task.await.unwrap() < 10 {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 9);
     }
 
     #[tokio::test]
@@ -391,14 +443,14 @@ mod tests {
         let client = ::redis::Client::open("redis://127.0.0.1:1/0").unwrap();
         let c = Arc::new(SyncedCounters::new(Arc::new(RedisCounters::new(client))));
         let now = crate::plugins::clock::now_secs();
-        let slots = slot("k", now);
+        let slots = slot("k", now, 10);
         let push = PushSettings {
             timeout: Duration::from_millis(200),
             ..settings("down")
         };
-        assert!(c.usage(&slots, now, push.timeout).await.is_err());
+        assert!(c.take(&slots, now, &push).await.is_err());
         // Kong counts a request let through by fault tolerance.
-        c.count(&slots, &push);
+        c.count(&slots, now, &push);
         assert_eq!(c.table().counters.len(), 1);
         until("the failed push", async || c.idle()).await;
         assert!(c.table().counters.is_empty());
