@@ -115,6 +115,15 @@ fn rate_limiting_rules() {
     assert_eq!(ok["config"]["redis"]["host"], json!(null));
     assert_eq!(ok["config"]["second"], json!(null));
     assert_eq!(ok["protocols"], json!(["grpc", "grpcs", "http", "https"]));
+    // With redis: -1 (every request in Redis) or at least 0.02 s between syncs.
+    for sync_rate in [json!(-1), json!(0.02), json!(0.1), json!(10)] {
+        let ok = insert_ok(
+            Plugin,
+            json!({"name": "rate-limiting", "config": {"minute": 10, "policy": "redis",
+                "redis": {"host": "r.test"}, "sync_rate": sync_rate}}),
+        );
+        assert_eq!(ok["config"]["sync_rate"], sync_rate);
+    }
 
     let cases = vec![
         (
@@ -144,6 +153,22 @@ fn rate_limiting_rules() {
         (
             json!({"minute": 1, "sync_rate": 10}),
             "schema violation (config: sync_rate can only be used with the redis policy)",
+        ),
+        (
+            json!({"minute": 1, "sync_rate": 0}),
+            "schema violation (config: sync_rate can only be used with the redis policy)",
+        ),
+        (
+            json!({"minute": 1, "policy": "redis", "redis": {"host": "r.test"}, "sync_rate": 0}),
+            "schema violation (config: sync_rate must be greater than 0.02, or -1 to disable)",
+        ),
+        (
+            json!({"minute": 1, "policy": "redis", "redis": {"host": "r.test"}, "sync_rate": 0.01}),
+            "schema violation (config: sync_rate must be greater than 0.02, or -1 to disable)",
+        ),
+        (
+            json!({"minute": 1, "policy": "redis", "redis": {"host": "r.test"}, "sync_rate": -2}),
+            "schema violation (config: sync_rate must be greater than 0.02, or -1 to disable)",
         ),
     ];
     for (config, expected) in cases {

@@ -1,11 +1,14 @@
 //! rate-limiting (Kong's `kong/plugins/rate-limiting/handler.lua`, PRIORITY 910): fixed
 //! windows per second ... year, counted per consumer, credential, IP, service, header or
-//! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node).
+//! path, in this node's memory (`local`) or in Redis (`redis`, shared by every node:
+//! on every request with `sync_rate: -1`, else counted locally and synced every
+//! `sync_rate` seconds).
 
 mod identifier;
 mod local;
 mod periods;
 mod redis;
+mod synced;
 
 use std::sync::Arc;
 
@@ -15,8 +18,9 @@ use serde::Deserialize;
 
 use self::identifier::Identifier;
 use self::local::{LocalCounters, ScopeCounters};
-use self::periods::{Period, period_start};
+use self::periods::{Period, period_start, window_end};
 use self::redis::{RedisConfig, RedisCounters};
+use self::synced::{PushSettings, Slot, SyncedCounters};
 use super::pdk::log::lua_number;
 use super::pdk::response::PendingHeader;
 use super::{Exit, Flow, InstanceCx, Kong, Plugin};
@@ -41,11 +45,18 @@ struct Config {
     sync_rate: f64,
 }
 
+/// Kong's `SYNC_RATE_REALTIME`: count in Redis on every request.
+const SYNC_RATE_REALTIME: f64 = -1.0;
+
 enum Store {
     Local(Arc<ScopeCounters>),
     Redis {
         counters: Arc<RedisCounters>,
         timeout: std::time::Duration,
+    },
+    Synced {
+        counters: Arc<SyncedCounters>,
+        push: PushSettings,
     },
 }
 
@@ -92,11 +103,6 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
     let scope = format!("{route}:{service}");
     let store = match config.policy.as_str() {
         "redis" => {
-            if config.sync_rate != -1.0 {
-                return Err(
-                    "only sync_rate -1 (count in Redis on every request) is supported".into(),
-                );
-            }
             let redis = config.redis.ok_or("redis settings are required")?;
             let url = redis.url()?;
             let client = ::redis::Client::open(url.as_str())
@@ -106,9 +112,31 @@ pub fn factory(cx: &InstanceCx<'_>) -> Result<Arc<dyn Plugin>, String> {
                 .get_or_init(&format!("rate-limiting redis {url}"), || {
                     RedisCounters::new(client)
                 });
-            Store::Redis {
-                counters,
-                timeout: redis.timeout(),
+            if config.sync_rate == SYNC_RATE_REALTIME {
+                Store::Redis {
+                    counters,
+                    timeout: redis.timeout(),
+                }
+            } else {
+                // The schema allows -1 or at least 0.02 seconds.
+                let sync_rate = std::time::Duration::try_from_secs_f64(config.sync_rate)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or("sync_rate must be greater than 0.02, or -1 to disable")?;
+                // Counters local to this node, one table per Redis database.
+                let synced = cx
+                    .state
+                    .get_or_init(&format!("rate-limiting redis sync {url}"), || {
+                        SyncedCounters::new(counters)
+                    });
+                Store::Synced {
+                    counters: synced,
+                    push: PushSettings {
+                        plugin_id: cx.entity.id.to_string(),
+                        sync_rate,
+                        timeout: redis.timeout(),
+                    },
+                }
             }
         }
         _ => Store::Local(
@@ -208,6 +236,15 @@ impl RateLimiting {
 
     /// The usage before this request of each limit, counting it.
     async fn usage(&self, identifier: &str, now: i64) -> Result<Usage, String> {
+        // Kong's counter key, for the stores shared through Redis.
+        let key = |p: Period| {
+            format!(
+                "ratelimit:{}:{identifier}:{}:{}",
+                self.scope,
+                period_start(p, now) * 1000,
+                p.name()
+            )
+        };
         match &self.store {
             Store::Local(counters) => {
                 Ok(Usage::Local(counters.take(now, identifier, &self.limits)))
@@ -216,17 +253,28 @@ impl RateLimiting {
                 let keys: Vec<(String, u64)> = self
                     .limits
                     .iter()
-                    .map(|(p, _)| {
-                        let key = format!(
-                            "ratelimit:{}:{identifier}:{}:{}",
-                            self.scope,
-                            period_start(*p, now) * 1000,
-                            p.name()
-                        );
-                        (key, p.expiration())
-                    })
+                    .map(|(p, _)| (key(*p), p.expiration()))
                     .collect();
                 counters.take(&keys, *timeout).await.map(Usage::Shared)
+            }
+            Store::Synced { counters, push } => {
+                let slots: Vec<Slot> = self
+                    .limits
+                    .iter()
+                    .map(|(p, l)| Slot {
+                        key: key(*p),
+                        expires_at: window_end(*p, now),
+                        expiration: p.expiration(),
+                        limit: *l,
+                    })
+                    .collect();
+                let usage = counters.take(&slots, now, push).await;
+                if usage.is_err() && self.fault_tolerant {
+                    // Kong counts a request that fault tolerance lets through (its sync
+                    // then fails too while Redis is down).
+                    counters.count(&slots, now, push);
+                }
+                usage.map(Usage::Shared)
             }
         }
     }

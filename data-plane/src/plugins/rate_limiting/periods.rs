@@ -64,6 +64,25 @@ pub fn period_start(period: Period, now: i64) -> i64 {
     }
 }
 
+/// The end of the window of `period` containing `now` (Unix seconds): where the next one
+/// starts. (Kong's sync uses the start plus the period's expiration, which ends a 31-day
+/// month, or a leap year, a day early.)
+pub fn window_end(period: Period, now: i64) -> i64 {
+    let start = period_start(period, now);
+    match period {
+        Period::Month | Period::Year => {
+            let (year, month) = civil_from_days(start.div_euclid(86_400));
+            let (year, month) = match (period, month) {
+                (Period::Month, 12) => (year + 1, 1),
+                (Period::Month, m) => (year, m + 1),
+                _ => (year + 1, 1),
+            };
+            days_from_civil(year, month, 1) * 86_400
+        }
+        _ => start + period.expiration() as i64,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +98,19 @@ mod tests {
         // 2024-02-01T00:00:00Z and 2024-01-01T00:00:00Z
         assert_eq!(period_start(Period::Month, now), 1_706_745_600);
         assert_eq!(period_start(Period::Year, now), 1_704_067_200);
+    }
+
+    #[test]
+    fn windows_end_where_the_next_ones_start() {
+        // 2024-12-31T13:45:30Z
+        let now = 1_735_652_730;
+        assert_eq!(window_end(Period::Second, now), now + 1);
+        assert_eq!(window_end(Period::Minute, now), 1_735_652_760);
+        assert_eq!(window_end(Period::Day, now), 1_735_689_600);
+        // 2025-01-01T00:00:00Z: a 31-day month and a leap year end there.
+        assert_eq!(window_end(Period::Month, now), 1_735_689_600);
+        assert_eq!(window_end(Period::Year, now), 1_735_689_600);
+        // 2024-02-29T13:45:30Z: February ends on 2024-03-01T00:00:00Z.
+        assert_eq!(window_end(Period::Month, 1_709_214_330), 1_709_251_200);
     }
 }

@@ -1,6 +1,9 @@
-//! The `redis` policy: counters in Redis, shared by every node (Kong's realtime mode,
-//! `sync_rate = -1`): each request increments the counter of each period and reads the
-//! value before its increment, atomically, so nodes never count the same slot twice.
+//! The `redis` policy's Redis side: counters in Redis, shared by every node. Each read
+//! increments the counter of each period and returns the value before its increment,
+//! atomically, so nodes never count the same slot twice (Kong's realtime mode,
+//! `sync_rate = -1`, reads this way on every request; with a sync rate, `synced.rs` reads
+//! this way when its local view is stale and pushes what it counted locally with
+//! [`RedisCounters::push`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +67,20 @@ end
 return result_incr - 1
 "#;
 
+/// Adds each key's delta; a key created by the addition expires at the end of its window
+/// (a Unix time), as Kong's sync does. One script for the whole batch: one round trip.
+const PUSH_SCRIPT: &str = r#"
+for i, key in ipairs(KEYS) do
+  local delta, expire_at = ARGV[2 * i - 1], ARGV[2 * i]
+  local existed = redis.call("exists", key)
+  redis.call("incrby", key, delta)
+  if existed == 0 then
+    redis.call("expireat", key, expire_at)
+  end
+end
+return #KEYS
+"#;
+
 impl RedisCounters {
     pub fn new(client: redis::Client) -> RedisCounters {
         RedisCounters {
@@ -103,6 +120,30 @@ impl RedisCounters {
                 out.push(u64::try_from(used).unwrap_or(0));
             }
             Ok(out)
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| "timeout".to_string())?
+    }
+
+    /// Adds each `(key, delta, expires_at)` to Redis.
+    pub async fn push(
+        &self,
+        deltas: &[(String, i64, i64)],
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let work = async {
+            let mut conn = self.connection().await?;
+            let script = redis::Script::new(PUSH_SCRIPT);
+            let mut invocation = script.prepare_invoke();
+            for (key, delta, expires_at) in deltas {
+                invocation.key(key).arg(*delta).arg(*expires_at);
+            }
+            let _: i64 = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
         };
         tokio::time::timeout(timeout, work)
             .await
