@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// Status API address (/status, /status/ready, /metrics), or `off`.
     #[arg(long, env = "PORTICO_STATUS_LISTEN", default_value = "127.0.0.1:8100", value_parser = parse_listen)]
     pub status_listen: Listen,
+    /// Also serve Kong's proxy-cache Admin API endpoints (`/proxy-cache...`) on the status
+    /// listener: look up and purge this node's cached responses. Off by default: they show
+    /// cached response bodies, and the status listener is often reachable by a whole
+    /// cluster (probes, metrics scrapes).
+    #[arg(long, env = "PORTICO_PROXY_CACHE_API")]
+    pub proxy_cache_api: bool,
     /// Directory for the node id and the cached configuration.
     #[arg(long, env = "PORTICO_PREFIX", default_value = ".portico")]
     pub prefix: PathBuf,
@@ -369,6 +375,7 @@ fn serve(args: ServeArgs, registry: crate::plugins::PluginRegistry) -> anyhow::R
             proxy_listen: args.proxy_listen.0,
             proxy_listen_tls: args.proxy_listen_tls.0,
             status_listen: args.status_listen.0,
+            proxy_cache_api: args.proxy_cache_api,
             settings,
             node_id: node_id.to_string(),
             sync: sync_state,

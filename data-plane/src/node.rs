@@ -21,6 +21,8 @@ pub struct NodeConfig {
     pub proxy_listen: Option<SocketAddr>,
     pub proxy_listen_tls: Option<SocketAddr>,
     pub status_listen: Option<SocketAddr>,
+    /// Serve the proxy-cache endpoints on the status listener (`--proxy-cache-api`).
+    pub proxy_cache_api: bool,
     pub settings: ProxySettings,
     /// Reported as `node_id` in metrics.
     pub node_id: String,
@@ -36,6 +38,7 @@ impl NodeConfig {
             proxy_listen: Some(any),
             proxy_listen_tls: Some(any),
             status_listen: Some(any),
+            proxy_cache_api: false,
             settings: ProxySettings::default(),
             node_id: uuid::Uuid::new_v4().to_string(),
             sync: None,
@@ -83,6 +86,7 @@ impl Node {
             metrics,
             draining: Default::default(),
             sync: config.sync,
+            proxy_cache_api: config.proxy_cache_api,
         });
         let drain = DrainController::new();
         let mut tasks = Vec::new();

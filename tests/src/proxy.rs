@@ -150,6 +150,7 @@ impl TestProxy {
         };
         let mut node = NodeConfig::ephemeral();
         node.settings = data_plane::cli::settings_from_flags(flags).expect("valid flags");
+        node.proxy_cache_api = flags.contains(&"--proxy-cache-api");
         // `--proxy-listen` given: bind it (tests that need a known port).
         if let Some(i) = flags.iter().position(|f| *f == "--proxy-listen")
             && let Some(addr) = flags.get(i + 1).and_then(|a| a.parse().ok())

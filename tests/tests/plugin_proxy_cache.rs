@@ -193,7 +193,7 @@ async fn cached_entries_are_looked_up_and_purged_on_the_status_api() {
         services: vec![svc],
         ..Default::default()
     };
-    let proxy = TestProxy::start(config).await;
+    let proxy = TestProxy::start_with(config.clone(), &["--proxy-cache-api"]).await;
     let cache_status = |resp: client::Resp| resp.header("x-cache-status").to_string();
 
     let miss = hit(&proxy, get("/one", "c.test")).await;
@@ -288,4 +288,33 @@ async fn cached_entries_are_looked_up_and_purged_on_the_status_api() {
     let resp = status_api(&proxy, Method::POST, "/proxy-cache").await;
     assert_eq!(resp.status, 405);
     assert_eq!(resp.json(), json!({"message": "Method not allowed"}));
+}
+
+#[tokio::test]
+async fn the_status_api_serves_no_cache_endpoints_unless_asked() {
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let one = route_paths(Some(&svc), &["/one"]);
+    let config = ConfigSet {
+        plugins: vec![plugin("proxy-cache", memory()).on_route(&one)],
+        routes: vec![one],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let miss = hit(&proxy, get("/one", "c.test")).await;
+    let key = miss.header("x-cache-key").to_string();
+    let resp = status_api(&proxy, http::Method::GET, &format!("/proxy-cache/{key}")).await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.json(), json!({"message": "Not found"}));
+    let resp = status_api(&proxy, http::Method::DELETE, "/proxy-cache").await;
+    assert_eq!(resp.status, 404);
+    assert_eq!(cache_hit(&proxy).await, "Hit");
+}
+
+async fn cache_hit(proxy: &TestProxy) -> String {
+    hit(proxy, get("/one", "c.test"))
+        .await
+        .header("x-cache-status")
+        .to_string()
 }

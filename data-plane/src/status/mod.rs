@@ -7,7 +7,7 @@
 //!   `POST /status/ready` with `status=draining` (Kong's drain endpoint).
 //! - `GET /metrics`: Prometheus text format, Kong's metric names.
 //! - `/proxy-cache...`: Kong's proxy-cache Admin API over this node's caches
-//!   ([`proxy_cache`]).
+//!   ([`proxy_cache`]), with `--proxy-cache-api` only (it shows cached bodies).
 
 pub mod cluster;
 pub mod metrics;
@@ -41,6 +41,8 @@ pub struct StatusState {
     /// Hybrid mode: the sync client's state (a `cluster` block in `/status`, gauges in
     /// `/metrics`).
     pub sync: Option<Arc<crate::sync::SyncState>>,
+    /// Whether `/proxy-cache...` is served (`--proxy-cache-api`).
+    pub proxy_cache_api: bool,
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
@@ -58,7 +60,9 @@ async fn handle(
     state: Arc<StatusState>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().trim_end_matches('/');
-    if let Some(mut resp) = proxy_cache::handle(req.method(), path, &state) {
+    if state.proxy_cache_api
+        && let Some(mut resp) = proxy_cache::handle(req.method(), path, &state)
+    {
         resp.headers_mut().insert(SERVER, SERVER_VALUE);
         return Ok(resp);
     }
