@@ -3,6 +3,8 @@
 //! sync rate), fault tolerance.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -226,6 +228,34 @@ async fn an_unreachable_redis_is_tolerated_or_an_error_as_configured() {
     let resp = hit(&s.proxy, get("/strict", "rl.test")).await;
     assert_eq!(resp.status, 500);
     assert_eq!(resp.json()["message"], "An unexpected error occurred");
+}
+
+#[tokio::test]
+async fn a_broken_redis_is_not_retried_within_a_request() {
+    // A "Redis" that accepts connections and closes them at once, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let mut conf = redis_config(5, port, true);
+    conf["redis"]["timeout"] = json!(10_000);
+    let s = setup(&[("/tolerant", conf)]).await;
+    let resp = hit(&s.proxy, get("/tolerant", "rl.test")).await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.headers.get("ratelimit-limit").is_none());
+    // Kong connects once per request and fails; reconnecting with backoff would hold
+    // every request for seconds while Redis is away.
+    let attempts = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&attempts),
+        "{attempts} connection attempts"
+    );
 }
 
 /// A redis config counting locally and syncing every 0.1 s.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -92,7 +92,11 @@ impl RedisCounters {
     async fn connection(&self) -> Result<ConnectionManager, String> {
         self.conn
             .get_or_try_init(|| async {
-                ConnectionManager::new(self.client.clone())
+                // No reconnection retries with backoff: while Redis is away a request
+                // fails at once (as Kong's connect does) instead of waiting out the
+                // timeout; the next request connects again.
+                let config = ConnectionManagerConfig::new().set_number_of_retries(0);
+                ConnectionManager::new_with_config(self.client.clone(), config)
                     .await
                     .map_err(|e| e.to_string())
             })
