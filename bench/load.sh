@@ -11,7 +11,8 @@
 # PORTICO_DP (a portico-dp binary; default: cargo build --release), PLUGINS (off, or
 # auth-rate: also measure a second portico-dp whose route has key-auth and rate-limiting
 # with the local policy, wrk sending the consumer's key, and print its ratios to the
-# plugin-less portico-dp).
+# plugin-less portico-dp), ROUNDS (1: how many times the proxies are measured, in turn;
+# with more, each round's ratios and their medians are printed).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -23,6 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PORTICO_DP=${PORTICO_DP:-$TARGET_DIR/release/portico-dp}
 PLUGINS=${PLUGINS:-off}
+ROUNDS=${ROUNDS:-1}
 # shellcheck source=bench/common.sh
 . "$ROOT/bench/common.sh"
 
@@ -185,20 +187,66 @@ say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/
 say "$(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), portico-dp $("$PORTICO_DP" --version 2>/dev/null | awk '{print $2}')"
 
 measure direct "http://127.0.0.1:$UP_PORT/"
-# shellcheck disable=SC2086 # one argument per worker pid
-measure nginx "http://127.0.0.1:$NGINX_PORT/" "$NGINX_MASTER" $NGINX_WORKERS
-measure portico "http://127.0.0.1:$PORTICO_PORT/" "$PORTICO_PID"
-if [ "$PLUGINS" = auth-rate ]; then
-    measure plugins "http://127.0.0.1:$PLUGINS_PORT/" "$PLUGINS_PID" -- -H "apikey: $BENCH_KEY"
-fi
+for round in $(seq 1 "$ROUNDS"); do
+    suffix=""
+    [ "$ROUNDS" -gt 1 ] && suffix="#$round"
+    # shellcheck disable=SC2086 # one argument per worker pid
+    measure "nginx$suffix" "http://127.0.0.1:$NGINX_PORT/" "$NGINX_MASTER" $NGINX_WORKERS
+    measure "portico$suffix" "http://127.0.0.1:$PORTICO_PORT/" "$PORTICO_PID"
+    if [ "$PLUGINS" = auth-rate ]; then
+        measure "plugins$suffix" "http://127.0.0.1:$PLUGINS_PORT/" "$PLUGINS_PID" -- \
+            -H "apikey: $BENCH_KEY"
+    fi
+done
 
-printf '\n%-8s %12s %10s %10s %16s\n' target "requests/s" "p50 ms" "p99 ms" "proxy CPU us/req"
+printf '\n%-10s %12s %10s %10s %16s\n' target "requests/s" "p50 ms" "p99 ms" "proxy CPU us/req"
 for row in "${RESULTS[@]}"; do
     # shellcheck disable=SC2086 # fields
-    printf '%-8s %12s %10s %10s %16s\n' $row
+    printf '%-10s %12s %10s %10s %16s\n' $row
 done
 echo
-ratios "portico / nginx" "${RESULTS[2]}" "${RESULTS[1]}"
-if [ "$PLUGINS" = auth-rate ]; then
-    ratios "portico with key-auth + rate-limiting / portico" "${RESULTS[3]}" "${RESULTS[2]}"
+# Rows: direct, then per round nginx, portico (and plugins).
+per_round=2
+[ "$PLUGINS" = auth-rate ] && per_round=3
+RATIOS=()
+for round in $(seq 1 "$ROUNDS"); do
+    first=$((1 + (round - 1) * per_round))
+    label=""
+    [ "$ROUNDS" -gt 1 ] && label=" (round $round)"
+    RATIOS+=("$(ratios "portico / nginx$label" "${RESULTS[first + 1]}" "${RESULTS[first]}")")
+    if [ "$PLUGINS" = auth-rate ]; then
+        RATIOS+=("$(ratios "portico with key-auth + rate-limiting / portico$label" \
+            "${RESULTS[first + 2]}" "${RESULTS[first + 1]}")")
+    fi
+done
+printf '%s\n' "${RATIOS[@]}"
+if [ "$ROUNDS" -gt 1 ]; then
+    # The median of each ratio over the rounds: one noisy round moves it little.
+    printf '%s\n' "${RATIOS[@]}" | sed 's/ (round [0-9]*)//' | awk -F': ' '
+        {
+            label[$1] = 1
+            n = split($2, parts, ", ")
+            for (i = 1; i <= n; i++) {
+                value = parts[i]; sub(/.* /, "", value); sub(/x$/, "", value)
+                key = $1 SUBSEP i
+                names[key] = parts[i]; sub(/ [0-9.]+x$/, "", names[key])
+                count[key]++
+                values[key, count[key]] = value
+            }
+            fields[$1] = n
+        }
+        END {
+            for (l in label) {
+                line = "median " l ":"
+                for (i = 1; i <= fields[l]; i++) {
+                    key = l SUBSEP i
+                    m = count[key]
+                    for (a = 1; a <= m; a++) v[a] = values[key, a]
+                    for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++) if (v[b] < v[a]) { t = v[a]; v[a] = v[b]; v[b] = t }
+                    med = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+                    line = line (i > 1 ? "," : "") " " names[key] " " sprintf("%.2f", med) "x"
+                }
+                print line
+            }
+        }'
 fi
