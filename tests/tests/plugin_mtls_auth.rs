@@ -725,6 +725,7 @@ async fn ocsp_answers_decide_revocation_before_crls() {
         format!("http://127.0.0.1:{closed}/ocsp"),
         Some(format!("{base}/ca.crl")),
     );
+    let proxied_revoked = issue(2002, "http://ocsp.portico.invalid/ocsp".to_string(), None);
 
     let upstream = Upstream::echo().await;
     let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
@@ -732,6 +733,10 @@ async fn ocsp_answers_decide_revocation_before_crls() {
     let cases = [
         ("/default", json!({})),
         ("/strict", json!({"revocation_check_mode": "STRICT"})),
+        (
+            "/proxied",
+            json!({"http_proxy_host": "127.0.0.1", "http_proxy_port": responder.port()}),
+        ),
     ];
     let mut routes = Vec::new();
     let mut plugins = Vec::new();
@@ -790,6 +795,9 @@ async fn ocsp_answers_decide_revocation_before_crls() {
     // No answer from OCSP: the CRL distribution points decide.
     assert_eq!(status("/default", &unknown_then_crl).await, 401);
     assert_eq!(status("/strict", &unreachable_then_crl).await, 200);
+
+    // Asked through the forward proxy (the responder's name itself does not resolve).
+    assert_eq!(status("/proxied", &proxied_revoked).await, 401);
 }
 
 #[tokio::test]
