@@ -96,6 +96,11 @@ impl TestCa {
         }
     }
 
+    /// The CA's signing key (OCSP responses signed in tests).
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+
     /// A server certificate for `names` (DNS names or IPs), CN = first name.
     pub fn issue(&self, names: &[&str]) -> Pem {
         self.issue_with(names, |_| {})

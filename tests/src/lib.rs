@@ -11,6 +11,7 @@
 //! - [`admin`]: a `portico-cp serve` process and requests to its Admin API.
 //! - [`cluster`]: hybrid mode: cluster certificates from `portico-cp certs generate`, and
 //!   control and data planes started with them.
+//! - [`ocsp`]: OCSP (RFC 6960) responses built and signed in tests.
 //! - [`forwarder`]: a TCP forwarder the test cuts and restores (a dependency going away).
 
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod deploy;
 pub mod entities;
 pub mod forwarder;
+pub mod ocsp;
 pub mod process;
 pub mod proxy;
 pub mod upstream;

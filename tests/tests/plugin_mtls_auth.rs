@@ -1,7 +1,7 @@
 //! mtls-auth against the real data plane: real TLS handshakes with client certificates
 //! issued by test CAs, Kong's 401 messages, consumer matching, skip_consumer_lookup with
-//! acl, partial chains, the SNI filter and CA names of the certificate request, and CRL
-//! revocation checks against an in-process CRL server.
+//! acl, partial chains, the SNI filter and CA names of the certificate request, and
+//! revocation checks against an in-process CRL server and OCSP responder.
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
@@ -609,6 +609,195 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
         .await
         .0;
     assert_eq!(message(&resp), "TLS certificate failed verification");
+}
+
+/// An OCSP responder for `root`'s certificates, also serving a CRL at `/ca.crl`.
+/// Statuses by serial number: 2002, 2005, 2006 revoked, 2007 unknown, others good.
+/// `/ocsp` answers signed by the CA, `/forged` by another CA, `/delegate` by a
+/// responder certificate the CA issued for OCSP signing, `/no-eku` by one the CA issued
+/// without that usage. Only POSTs of `application/ocsp-request` are answered.
+async fn ocsp_responder(root: &TestCa, crl: Vec<u8>) -> Upstream {
+    use http_body_util::BodyExt;
+    use portico_tests::ocsp::{Status, answer};
+
+    struct Signers {
+        root: rcgen::KeyPair,
+        other: rcgen::KeyPair,
+        delegate: (rcgen::KeyPair, Vec<u8>),
+        no_eku: (rcgen::KeyPair, Vec<u8>),
+    }
+    let responder = |purposes: Vec<rcgen::ExtendedKeyUsagePurpose>| {
+        let pem = root.issue_with(&["ocsp responder"], |p| p.extended_key_usages = purposes);
+        let der = CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap();
+        (rcgen::KeyPair::from_pem(&pem.key).unwrap(), der.to_vec())
+    };
+    let signers = Arc::new(Signers {
+        root: rcgen::KeyPair::from_pem(&root.key().serialize_pem()).unwrap(),
+        other: rcgen::KeyPair::generate().unwrap(),
+        delegate: responder(vec![rcgen::ExtendedKeyUsagePurpose::OcspSigning]),
+        no_eku: responder(vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth]),
+    });
+    let crl = Bytes::from(crl);
+    Upstream::start(move |req, _| {
+        let signers = signers.clone();
+        let crl = crl.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            if path == "/ca.crl" {
+                return Response::new(full(crl));
+            }
+            let is_ocsp = req.method() == http::Method::POST
+                && req
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .map(|v| v.as_bytes())
+                    == Some(b"application/ocsp-request".as_slice());
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let status = |serial: u64| match serial {
+                2002 | 2005 | 2006 => Status::Revoked,
+                2007 => Status::Unknown,
+                _ => Status::Good,
+            };
+            let der = match path.as_str() {
+                _ if !is_ocsp => None,
+                "/ocsp" => Some(answer(&body, status, &signers.root, &[])),
+                "/forged" => Some(answer(&body, status, &signers.other, &[])),
+                "/delegate" => {
+                    let (key, cert) = &signers.delegate;
+                    Some(answer(&body, status, key, std::slice::from_ref(cert)))
+                }
+                "/no-eku" => {
+                    let (key, cert) = &signers.no_eku;
+                    Some(answer(&body, status, key, std::slice::from_ref(cert)))
+                }
+                _ => None,
+            };
+            match der {
+                Some(der) => {
+                    let mut resp = Response::new(full(der));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/ocsp-response"),
+                    );
+                    resp
+                }
+                None => {
+                    let mut resp: Response<UpstreamBody> = Response::new(full("bad request"));
+                    *resp.status_mut() = http::StatusCode::BAD_REQUEST;
+                    resp
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ocsp_answers_decide_revocation_before_crls() {
+    let root = TestCa::new("ocsp root");
+    let responder = ocsp_responder(&root, root.crl(&[2007])).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{}", responder.port());
+    let issue = |serial: u64, ocsp: String, crl: Option<String>| {
+        root.issue_with(&["alice"], move |p| {
+            p.serial_number = Some(rcgen::SerialNumber::from(serial));
+            p.custom_extensions = vec![portico_tests::ocsp::aia_extension(&ocsp)];
+            if let Some(url) = crl {
+                p.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url] }];
+            }
+        })
+    };
+    let good = issue(2001, format!("{base}/ocsp"), None);
+    let revoked = issue(2002, format!("{base}/ocsp"), None);
+    let unreachable = issue(2003, format!("http://127.0.0.1:{closed}/ocsp"), None);
+    let forged_good = issue(2004, format!("{base}/forged"), None);
+    let forged_revoked = issue(2002, format!("{base}/forged"), None);
+    let delegated_revoked = issue(2005, format!("{base}/delegate"), None);
+    let delegated_good = issue(2001, format!("{base}/delegate"), None);
+    let no_eku_revoked = issue(2006, format!("{base}/no-eku"), None);
+    // OCSP gives no answer (unknown, unreachable): the CRL decides.
+    let unknown_then_crl = issue(2007, format!("{base}/ocsp"), Some(format!("{base}/ca.crl")));
+    let unreachable_then_crl = issue(
+        2008,
+        format!("http://127.0.0.1:{closed}/ocsp"),
+        Some(format!("{base}/ca.crl")),
+    );
+    let proxied_revoked = issue(2002, "http://ocsp.portico.invalid/ocsp".to_string(), None);
+
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let ca = ca_certificate(&root.pem);
+    let cases = [
+        ("/default", json!({})),
+        ("/strict", json!({"revocation_check_mode": "STRICT"})),
+        (
+            "/proxied",
+            json!({"http_proxy_host": "127.0.0.1", "http_proxy_port": responder.port()}),
+        ),
+    ];
+    let mut routes = Vec::new();
+    let mut plugins = Vec::new();
+    for (path, extra) in cases {
+        let route = route_paths(Some(&svc), &[path]);
+        plugins.push(mtls(&ca, extra).on_route(&route));
+        routes.push(route);
+    }
+    let proxy = TestProxy::start(ConfigSet {
+        plugins,
+        routes,
+        consumers: vec![consumer("alice")],
+        ca_certificates: vec![ca],
+        services: vec![svc],
+        ..Default::default()
+    })
+    .await;
+    let call = |path: &'static str, cert: &Pem| {
+        let proxy = &proxy;
+        let cert = cert.clone();
+        async move { https(proxy.https, "mtls.test", path, Some(&cert)).await.0 }
+    };
+    let status = |path: &'static str, cert: &Pem| {
+        let call = &call;
+        let cert = cert.clone();
+        async move { call(path, &cert).await.status }
+    };
+
+    assert_eq!(status("/strict", &good).await, 200);
+    // The outcome is cached per certificate (cert_cache_ttl).
+    let asked = responder.requests();
+    assert_eq!(status("/strict", &good).await, 200);
+    assert_eq!(responder.requests(), asked);
+
+    let resp = call("/default", &revoked).await;
+    assert_eq!(resp.status, 401);
+    assert_eq!(message(&resp), "TLS certificate failed verification");
+    assert_eq!(status("/strict", &revoked).await, 401);
+
+    // Responder out of reach: IGNORE_CA_ERROR lets it pass, STRICT does not.
+    assert_eq!(status("/default", &unreachable).await, 200);
+    assert_eq!(status("/strict", &unreachable).await, 401);
+
+    // An answer signed by another key is no answer, whatever it says.
+    assert_eq!(status("/strict", &forged_good).await, 401);
+    assert_eq!(status("/default", &forged_good).await, 200);
+    assert_eq!(status("/default", &forged_revoked).await, 200);
+
+    // A responder certificate the issuer signed for OCSP signing speaks for it; one
+    // without that usage does not.
+    assert_eq!(status("/default", &delegated_revoked).await, 401);
+    assert_eq!(status("/strict", &delegated_good).await, 200);
+    assert_eq!(status("/default", &no_eku_revoked).await, 200);
+    assert_eq!(status("/strict", &no_eku_revoked).await, 401);
+
+    // No answer from OCSP: the CRL distribution points decide.
+    assert_eq!(status("/default", &unknown_then_crl).await, 401);
+    assert_eq!(status("/strict", &unreachable_then_crl).await, 200);
+
+    // Asked through the forward proxy (the responder's name itself does not resolve).
+    assert_eq!(status("/proxied", &proxied_revoked).await, 401);
 }
 
 #[tokio::test]

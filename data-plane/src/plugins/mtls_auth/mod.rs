@@ -16,10 +16,13 @@
 //!   `skip_consumer_lookup` the certificate's CN or DN becomes the authenticated group
 //!   and `X-Client-Cert-DN` / `X-Client-Cert-SAN` go upstream instead.
 //!
-//! Not implemented: OCSP (see [`revocation`]).
+//! Revocation ([`revocation`]): the certificate's OCSP responder first ([`ocsp`]), then
+//! its CRL distribution points.
 
 mod names;
+mod ocsp;
 mod revocation;
+mod signed;
 mod sni;
 mod trust;
 

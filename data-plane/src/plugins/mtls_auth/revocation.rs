@@ -1,16 +1,16 @@
-//! mtls-auth's revocation check (`revocation_check_mode` other than `SKIP`): the client
-//! certificate's CRL distribution points are downloaded (`http_timeout`, through
-//! `http_proxy_*` / `https_proxy_*`, `ssl_verify` for https) and checked with webpki.
-//! The outcome is cached per certificate for `cert_cache_ttl` milliseconds; a check that
-//! could not decide is not cached, as in Kong.
-//!
-//! Kong asks the certificate's OCSP responder first; Portico has no OCSP client, so a
-//! certificate that names only an OCSP responder has an unknown status (accepted under
-//! `IGNORE_CA_ERROR`, refused under `STRICT`).
+//! mtls-auth's revocation check (`revocation_check_mode` other than `SKIP`), in Kong's
+//! order: the OCSP responder named in the client certificate's Authority Information
+//! Access is asked first ([`super::ocsp`]); when it gives no answer (no responder,
+//! unreachable, an answer that cannot be relied on, or `unknown`), the certificate's CRL
+//! distribution points are downloaded and checked with webpki. Both go through the
+//! plugin HTTP client (`http_timeout`, `http_proxy_*` / `https_proxy_*`, `ssl_verify`
+//! for https). The outcome is cached per certificate for `cert_cache_ttl`
+//! milliseconds; a check that could not decide is not cached, as in Kong, and the mode
+//! decides (`IGNORE_CA_ERROR` accepts, `STRICT` refuses).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::Request;
@@ -21,12 +21,15 @@ use sha2::{Digest, Sha256};
 use webpki::{CertRevocationList, OwnedCertRevocationList};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 
+use super::ocsp::{self, Query};
 use super::trust::{Revocation, TrustSet};
 use crate::balancer::Dns;
 use crate::plugins::http_client::{self, Connect, Proxy, Target};
 
 /// Largest CRL downloaded.
 const CRL_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest OCSP response read.
+const OCSP_LIMIT: usize = 1024 * 1024;
 
 /// Revocation outcomes by certificate digest, shared by every instance and configuration.
 #[derive(Default)]
@@ -102,17 +105,9 @@ impl RevocationCheck {
         if let Some(revoked) = self.cache.get(&key) {
             return revoked;
         }
-        let mut crls = Vec::new();
-        for url in crl_urls(leaf) {
-            match self.download(&url).await {
-                Ok(crl) => crls.push(Arc::new(CertRevocationList::from(crl))),
-                Err(e) => tracing::warn!(target: "mtls-auth", %url, error = %e, "CRL verify"),
-            }
-        }
-        let status = if crls.is_empty() {
-            Revocation::Unknown
-        } else {
-            trust.revocation(chain, &crls)
+        let status = match self.ocsp(chain, trust).await {
+            Revocation::Unknown => self.crl(chain, trust).await,
+            known => known,
         };
         match status {
             Revocation::Good => {
@@ -137,7 +132,81 @@ impl RevocationCheck {
         }
     }
 
-    async fn download(&self, url: &str) -> Result<OwnedCertRevocationList, String> {
+    /// The leaf's status from its OCSP responders (the first that answers).
+    async fn ocsp(&self, chain: &[CertificateDer<'static>], trust: &TrustSet) -> Revocation {
+        let Some(Ok((_, leaf))) = chain
+            .first()
+            .map(|c| x509_parser::parse_x509_certificate(c.as_ref()))
+        else {
+            return Revocation::Unknown;
+        };
+        let urls = ocsp::responder_urls(&leaf);
+        if urls.is_empty() {
+            return Revocation::Unknown;
+        }
+        let query = trust
+            .issuer_of(chain)
+            .ok_or_else(|| "issuer not found".to_string());
+        let query = query.and_then(|issuer| {
+            let (_, issuer) =
+                x509_parser::parse_x509_certificate(issuer.as_ref()).map_err(|e| e.to_string())?;
+            let query = Query::new(&leaf, &issuer)?;
+            let request = query.request()?;
+            Ok((query, request))
+        });
+        let (query, request) = match query {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::warn!(target: "mtls-auth", error = %e, "OCSP verify");
+                return Revocation::Unknown;
+            }
+        };
+        for url in urls {
+            let answer = self
+                .fetch(&url, Some(&request), OCSP_LIMIT)
+                .await
+                .and_then(|body| query.status(&body, SystemTime::now()));
+            match answer {
+                Ok(Revocation::Unknown) => {
+                    tracing::warn!(target: "mtls-auth", %url, "OCSP responder: status unknown")
+                }
+                Ok(status) => return status,
+                Err(e) => tracing::warn!(target: "mtls-auth", %url, error = %e, "OCSP verify"),
+            }
+        }
+        Revocation::Unknown
+    }
+
+    /// The leaf's status from the CRLs of its distribution points.
+    async fn crl(&self, chain: &[CertificateDer<'static>], trust: &TrustSet) -> Revocation {
+        let Some(leaf) = chain.first() else {
+            return Revocation::Unknown;
+        };
+        let mut crls = Vec::new();
+        for url in crl_urls(leaf) {
+            match self
+                .fetch(&url, None, CRL_LIMIT)
+                .await
+                .and_then(|body| parse_crl(&body))
+            {
+                Ok(crl) => crls.push(Arc::new(CertRevocationList::from(crl))),
+                Err(e) => tracing::warn!(target: "mtls-auth", %url, error = %e, "CRL verify"),
+            }
+        }
+        if crls.is_empty() {
+            Revocation::Unknown
+        } else {
+            trust.revocation(chain, &crls)
+        }
+    }
+
+    /// GETs `url`, or POSTs `ocsp_request` to it, returning the body of a 2xx answer.
+    async fn fetch(
+        &self,
+        url: &str,
+        ocsp_request: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Bytes, String> {
         let target = Target::parse(url)?;
         let proxy = if target.https {
             self.https_proxy.as_ref()
@@ -155,16 +224,22 @@ impl RevocationCheck {
             (Some(_), false) => target.absolute(),
             _ => target.path_and_query.clone(),
         };
-        let request = Request::get(uri)
-            .header(http::header::HOST, target.host_header())
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
-        let response =
-            http_client::send(&mut sender, request, self.http_timeout, CRL_LIMIT).await?;
+        let builder = Request::builder()
+            .uri(uri)
+            .header(http::header::HOST, target.host_header());
+        let request = match ocsp_request {
+            Some(body) => builder
+                .method(http::Method::POST)
+                .header(http::header::CONTENT_TYPE, "application/ocsp-request")
+                .body(Full::new(Bytes::copy_from_slice(body))),
+            None => builder.body(Full::new(Bytes::new())),
+        }
+        .map_err(|e| e.to_string())?;
+        let response = http_client::send(&mut sender, request, self.http_timeout, limit).await?;
         if !response.status().is_success() {
             return Err(format!("status {}", response.status()));
         }
-        parse_crl(response.body())
+        Ok(response.into_body())
     }
 }
 

@@ -16,6 +16,8 @@ use webpki::{
     KeyPurposeIdIter, RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
+use super::signed::Signed;
+
 /// The trusted CAs of one instance.
 pub struct TrustSet {
     anchors: Vec<TrustAnchor<'static>>,
@@ -25,6 +27,8 @@ pub struct TrustSet {
     known_intermediates: Vec<CertificateDer<'static>>,
     /// DER subjects of every configured CA (for `send_ca_dn`).
     pub subjects: Vec<Vec<u8>>,
+    /// Every configured CA (issuers of the certificates asked about with OCSP).
+    cas: Vec<CertificateDer<'static>>,
 }
 
 /// What a revocation check found.
@@ -64,6 +68,7 @@ impl TrustSet {
             anchor_ids: Vec::new(),
             known_intermediates: Vec::new(),
             subjects: Vec::new(),
+            cas: Vec::new(),
         };
         for id in ids {
             let entity = cas
@@ -78,6 +83,7 @@ impl TrustSet {
                 .map_err(|e| format!("CA Certificate '{id}': {e}"))?;
             let self_signed = parsed.subject().as_raw() == parsed.issuer().as_raw();
             set.subjects.push(parsed.subject().as_raw().to_vec());
+            set.cas.push(der.clone().into_owned());
             if allow_partial_chain || self_signed {
                 let anchor = webpki::anchor_from_trusted_cert(&der)
                     .map_err(|e| format!("CA Certificate '{id}': {e}"))?
@@ -168,6 +174,26 @@ impl TrustSet {
             Err(webpki::Error::CertRevoked) => Revocation::Revoked,
             Err(_) => Revocation::Unknown,
         }
+    }
+
+    /// The certificate that issued the leaf of `chain`: among the chain's other
+    /// certificates and the configured CAs, one named as the leaf's issuer whose key
+    /// verifies the leaf's signature.
+    pub fn issuer_of(&self, chain: &[CertificateDer<'static>]) -> Option<CertificateDer<'static>> {
+        let leaf = chain.first()?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        let signed = Signed::parse(leaf.as_ref())?;
+        chain
+            .iter()
+            .skip(1)
+            .chain(self.cas.iter())
+            .find(|candidate| {
+                x509_parser::parse_x509_certificate(candidate.as_ref()).is_ok_and(|(_, c)| {
+                    c.subject().as_raw() == parsed.issuer().as_raw()
+                        && signed.verified_by(c.public_key().raw)
+                })
+            })
+            .cloned()
     }
 }
 
