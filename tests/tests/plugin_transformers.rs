@@ -68,6 +68,17 @@ async fn request_transformer_changes_headers_query_body_method_and_path() {
                 }),
             ),
             (
+                "/host",
+                json!({
+                    "replace": {"headers": ["host:rewritten.example"]},
+                    "add": {"headers": ["x-added:yes"]},
+                }),
+            ),
+            (
+                "/host-add",
+                json!({"add": {"headers": ["host:ignored.example"]}}),
+            ),
+            (
                 "~/users/(?<id>\\d+)$",
                 json!({"http_method": "POST", "replace": {"uri": "/v2/accounts/$(uri_captures.id)"}}),
             ),
@@ -131,6 +142,21 @@ async fn request_transformer_changes_headers_query_body_method_and_path() {
         resp.json()["headers"]["content-length"],
         body.to_string().len().to_string()
     );
+
+    // Kong's replace of Host sets the Host sent upstream; adding one does nothing.
+    let resp = client::send(proxy.http, get("/host", "t.test").body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.json()["headers"]["host"], "rewritten.example");
+    assert_eq!(resp.json()["headers"]["x-added"], "yes");
+    let resp = client::send(
+        proxy.http,
+        get("/host-add", "t.test").body(empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let upstream_host = format!("127.0.0.1:{}", upstream.port());
+    assert_eq!(resp.json()["headers"]["host"], upstream_host.as_str());
 
     let resp = client::send(
         proxy.http,

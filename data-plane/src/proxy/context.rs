@@ -118,6 +118,9 @@ pub struct UpstreamOverrides {
     pub tls_verify_depth: Option<u32>,
     /// `kong.service.set_tls_verify_store`.
     pub tls_verify_store: Option<Arc<RootCertStore>>,
+    /// `kong.service.request.set_header("Host", ...)` (or `add_header`): the Host sent
+    /// upstream, and the TLS SNI with it (Kong's `upstream_host`).
+    pub host: Option<http::HeaderValue>,
 }
 
 impl UpstreamOverrides {

@@ -514,7 +514,8 @@ async fn process(
         method: parts.method.clone(),
         path_and_query,
         headers,
-        preserved_host,
+        // A plugin's Host (Kong's `upstream_host`) wins over `preserve_host`.
+        preserved_host: ctx.overrides.host.take().or(preserved_host),
         path: raw_path,
         query,
     };

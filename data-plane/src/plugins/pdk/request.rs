@@ -267,13 +267,30 @@ impl<'k> ServiceRequest<'k, '_> {
     /// `kong.service.request.set_header`.
     pub fn set_header(&mut self, name: &str, value: &str) -> Result<(), PdkError> {
         let (name, value) = (Self::name(name)?, Self::value(value)?);
+        self.set_header_value(name, value)
+    }
+
+    /// [`Self::set_header`] with a parsed name and value. Setting `Host` chooses the Host
+    /// sent upstream (and the TLS SNI), as Kong's `upstream_host`.
+    pub fn set_header_value(
+        &mut self,
+        name: HeaderName,
+        value: HeaderValue,
+    ) -> Result<(), PdkError> {
+        if name == http::header::HOST {
+            self.live()?;
+            self.kong.ctx.overrides.host = Some(value.clone());
+        }
         self.live()?.headers.insert(name, value);
         Ok(())
     }
 
-    /// `kong.service.request.add_header`.
+    /// `kong.service.request.add_header` (`Host`: as [`Self::set_header`]).
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), PdkError> {
         let (name, value) = (Self::name(name)?, Self::value(value)?);
+        if name == http::header::HOST {
+            return self.set_header_value(name, value);
+        }
         self.live()?.headers.append(name, value);
         Ok(())
     }

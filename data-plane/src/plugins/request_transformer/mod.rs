@@ -254,8 +254,13 @@ impl RequestTransformer {
                 HeaderValue::from_str(&pair.value.render(env)).ok()?,
             ))
         };
+        // Kong replaces `Host` whether or not the client sent one: it becomes the Host
+        // (and SNI) sent upstream.
+        let mut host = None;
         for (name, value) in ops.replace.iter().filter_map(rendered) {
-            if headers.contains_key(&name) && name != http::header::HOST {
+            if name == http::header::HOST {
+                host = Some(value);
+            } else if headers.contains_key(&name) {
                 headers.insert(name, value);
             }
         }
@@ -268,6 +273,11 @@ impl RequestTransformer {
             if name != http::header::HOST {
                 headers.append(name, value);
             }
+        }
+        if let Some(host) = host {
+            let _ = kong
+                .service_request()
+                .set_header_value(http::header::HOST, host);
         }
     }
 
