@@ -242,3 +242,51 @@ fn the_schemas_reject_bad_configs() {
         assert!(err.contains(message), "{name} {conf}: {err}");
     }
 }
+
+#[tokio::test]
+async fn request_transformer_edits_multipart_bodies_as_kong() {
+    let upstream = Upstream::echo().await;
+    let proxy = setup(
+        &upstream,
+        "request-transformer",
+        &[(
+            "/multipart",
+            json!({
+                "rename": {"body": ["old:new"]},
+                "remove": {"body": ["secret"]},
+                "replace": {"body": ["name:changed", "absent:x"]},
+                "add": {"body": ["added:yes", "keep:not-used"]},
+                "append": {"body": ["ignored:1"]},
+            }),
+        )],
+    )
+    .await;
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nn\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"secret\"\r\n\r\ns\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"keep\"; filename=\"k.txt\"\r\n\
+        Content-Type: text/plain\r\n\r\nmine\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"old\"\r\n\r\nmoved\r\n--XyZ--\r\n";
+    let resp = client::send(
+        proxy.http,
+        Request::post("/multipart")
+            .header("host", "t.test")
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status, 200);
+    // Kong's library: a file part keeps its headers, a replaced or renamed part moves to
+    // the end with a plain Content-Disposition, an added part comes last; no append.
+    let expected = "--XyZ\r\nContent-Disposition: form-data; name=\"keep\"; filename=\"k.txt\"\r\n\
+        Content-Type: text/plain\r\n\r\nmine\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"new\"\r\n\r\nmoved\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nchanged\r\n\
+        --XyZ\r\nContent-Disposition: form-data; name=\"added\"\r\n\r\nyes\r\n--XyZ--\r\n";
+    assert_eq!(resp.json()["body"], expected);
+    assert_eq!(
+        resp.json()["headers"]["content-length"],
+        expected.len().to_string()
+    );
+}

@@ -1,8 +1,9 @@
 //! request-transformer (Kong's `kong/plugins/request-transformer/access.lua`, PRIORITY
 //! 801): changes the request before it goes upstream — path, method, headers,
-//! querystring and form/JSON body — with `remove`, `rename`, `replace`, `add`, `append`
+//! querystring and form, multipart or JSON body — with `remove`, `rename`, `replace`, `add`, `append`
 //! in that order, values rendered from templates (see [`template`]).
 
+mod multipart;
 mod template;
 
 use std::sync::Arc;
@@ -304,6 +305,55 @@ impl RequestTransformer {
         let _ = kong.service_request().set_query(&pairs);
     }
 
+    /// Kong's `transform_multipart_body`: rename, remove, replace, add (no append), the
+    /// body rewritten only when something changed.
+    async fn transform_multipart(&self, kong: &mut Kong<'_>, env: &Snapshot) {
+        let content_type = kong
+            .request()
+            .header("content-type")
+            .unwrap_or_default()
+            .to_string();
+        let Some(boundary) = multipart::boundary(&content_type) else {
+            return;
+        };
+        let raw = kong.request().raw_body().await.unwrap_or_default();
+        let has_content = !raw.is_empty();
+        let mut form = multipart::Form::parse(&raw, boundary);
+        let ops = &self.body;
+        let mut changed = false;
+        if has_content {
+            for (old, new) in &ops.rename {
+                if let Some(value) = form.get(old).map(<[u8]>::to_vec) {
+                    form.set_simple(new, value);
+                    form.delete(old);
+                    changed = true;
+                }
+            }
+            for name in &ops.remove {
+                form.delete(name);
+                changed = true;
+            }
+            for pair in &ops.replace {
+                if form.get(&pair.name).is_some() {
+                    form.delete(&pair.name);
+                    form.set_simple(&pair.name, pair.value.render(env).into_bytes());
+                    changed = true;
+                }
+            }
+        }
+        for pair in &ops.add {
+            if form.get(&pair.name).is_none() {
+                form.set_simple(&pair.name, pair.value.render(env).into_bytes());
+                changed = true;
+            }
+        }
+        if changed {
+            let _ = kong
+                .service_request()
+                .set_raw_body(Bytes::from(form.encode(boundary)));
+        }
+    }
+
     async fn transform_body(&self, kong: &mut Kong<'_>, env: &Snapshot) {
         if self.body.is_empty() {
             return;
@@ -315,6 +365,9 @@ impl RequestTransformer {
             .unwrap_or_default();
         let json = media.contains("application/json");
         let form = media.contains("application/x-www-form-urlencoded");
+        if media.contains("multipart/form-data") {
+            return self.transform_multipart(kong, env).await;
+        }
         if !json && !form {
             return;
         }
