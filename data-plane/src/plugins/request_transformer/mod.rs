@@ -1,7 +1,7 @@
 //! request-transformer (Kong's `kong/plugins/request-transformer/access.lua`, PRIORITY
 //! 801): changes the request before it goes upstream — path, method, headers,
-//! querystring and form, multipart or JSON body — with `remove`, `rename`, `replace`, `add`, `append`
-//! in that order, values rendered from templates (see [`template`]).
+//! querystring and form, multipart or JSON body — with `remove`, `rename`, `replace`,
+//! `add`, `append` in that order, values rendered from templates (see [`template`]).
 
 mod multipart;
 mod template;
