@@ -224,6 +224,7 @@ if [ "$ROUNDS" -gt 1 ]; then
     # The median of each ratio over the rounds: one noisy round moves it little.
     printf '%s\n' "${RATIOS[@]}" | sed 's/ (round [0-9]*)//' | awk -F': ' '
         {
+            if (!($1 in label)) order[++labels] = $1
             label[$1] = 1
             n = split($2, parts, ", ")
             for (i = 1; i <= n; i++) {
@@ -236,7 +237,8 @@ if [ "$ROUNDS" -gt 1 ]; then
             fields[$1] = n
         }
         END {
-            for (l in label) {
+            for (o = 1; o <= labels; o++) {
+                l = order[o]
                 line = "median " l ":"
                 for (i = 1; i <= fields[l]; i++) {
                     key = l SUBSEP i

@@ -194,15 +194,11 @@ async fn cached_entries_are_looked_up_and_purged_on_the_status_api() {
         ..Default::default()
     };
     let proxy = TestProxy::start_with(config.clone(), &["--proxy-cache-api"]).await;
-    let cache_status = |resp: client::Resp| resp.header("x-cache-status").to_string();
 
     let miss = hit(&proxy, get("/one", "c.test")).await;
     assert_eq!(miss.header("x-cache-status"), "Miss");
     let key = miss.header("x-cache-key").to_string();
-    assert_eq!(
-        cache_status(hit(&proxy, get("/one", "c.test")).await),
-        "Hit"
-    );
+    assert_eq!(cache_status(&proxy, "/one").await, "Hit");
 
     // The entry, looked up in every instance and in the one that stored it.
     for path in [
@@ -224,40 +220,19 @@ async fn cached_entries_are_looked_up_and_purged_on_the_status_api() {
     // Dropped from the one instance, then from whichever has it: the next request misses.
     let path = format!("/proxy-cache/{first_id}/caches/{key}");
     assert_eq!(status_api(&proxy, Method::DELETE, &path).await.status, 204);
-    assert_eq!(
-        cache_status(hit(&proxy, get("/one", "c.test")).await),
-        "Miss"
-    );
+    assert_eq!(cache_status(&proxy, "/one").await, "Miss");
     let path = format!("/proxy-cache/{key}");
     assert_eq!(status_api(&proxy, Method::DELETE, &path).await.status, 204);
-    assert_eq!(
-        cache_status(hit(&proxy, get("/one", "c.test")).await),
-        "Miss"
-    );
+    assert_eq!(cache_status(&proxy, "/one").await, "Miss");
 
     // Purge everything: both routes miss again.
-    assert_eq!(
-        cache_status(hit(&proxy, get("/two", "c.test")).await),
-        "Miss"
-    );
-    assert_eq!(
-        cache_status(hit(&proxy, get("/one", "c.test")).await),
-        "Hit"
-    );
-    assert_eq!(
-        cache_status(hit(&proxy, get("/two", "c.test")).await),
-        "Hit"
-    );
+    assert_eq!(cache_status(&proxy, "/two").await, "Miss");
+    assert_eq!(cache_status(&proxy, "/one").await, "Hit");
+    assert_eq!(cache_status(&proxy, "/two").await, "Hit");
     let resp = status_api(&proxy, Method::DELETE, "/proxy-cache").await;
     assert_eq!(resp.status, 204);
-    assert_eq!(
-        cache_status(hit(&proxy, get("/one", "c.test")).await),
-        "Miss"
-    );
-    assert_eq!(
-        cache_status(hit(&proxy, get("/two", "c.test")).await),
-        "Miss"
-    );
+    assert_eq!(cache_status(&proxy, "/one").await, "Miss");
+    assert_eq!(cache_status(&proxy, "/two").await, "Miss");
 
     // Absent entries and instances: a bare 404, as Kong's handlers answer.
     assert_eq!(
@@ -309,11 +284,12 @@ async fn the_status_api_serves_no_cache_endpoints_unless_asked() {
     assert_eq!(resp.json(), json!({"message": "Not found"}));
     let resp = status_api(&proxy, http::Method::DELETE, "/proxy-cache").await;
     assert_eq!(resp.status, 404);
-    assert_eq!(cache_hit(&proxy).await, "Hit");
+    assert_eq!(cache_status(&proxy, "/one").await, "Hit");
 }
 
-async fn cache_hit(proxy: &TestProxy) -> String {
-    hit(proxy, get("/one", "c.test"))
+/// `X-Cache-Status` of a request for `path` on c.test.
+async fn cache_status(proxy: &TestProxy, path: &str) -> String {
+    hit(proxy, get(path, "c.test"))
         .await
         .header("x-cache-status")
         .to_string()

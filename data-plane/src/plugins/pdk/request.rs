@@ -277,11 +277,11 @@ impl<'k> ServiceRequest<'k, '_> {
         name: HeaderName,
         value: HeaderValue,
     ) -> Result<(), PdkError> {
-        if name == http::header::HOST {
-            self.live()?;
-            self.kong.ctx.overrides.host = Some(value.clone());
-        }
+        let host = (name == http::header::HOST).then(|| value.clone());
         self.live()?.headers.insert(name, value);
+        if host.is_some() {
+            self.kong.ctx.overrides.host = host;
+        }
         Ok(())
     }
 

@@ -112,7 +112,16 @@ impl ScopeCounters {
 /// Every scope's counters on this node.
 #[derive(Default)]
 pub struct LocalCounters {
-    scopes: Mutex<HashMap<String, Arc<ScopeCounters>>>,
+    scopes: Mutex<Scopes>,
+}
+
+#[derive(Default)]
+struct Scopes {
+    by_name: HashMap<String, Arc<ScopeCounters>>,
+    /// When unused scopes were last dropped (Unix seconds): once per second at most, so
+    /// compiling a configuration with many instances scans the table once, not once per
+    /// instance.
+    pruned_at: i64,
 }
 
 impl LocalCounters {
@@ -121,10 +130,13 @@ impl LocalCounters {
     /// dropped once their windows have closed.
     pub fn scope(&self, scope: &str, now: i64) -> Arc<ScopeCounters> {
         let mut scopes = lock(&self.scopes);
-        scopes.retain(|name, counters| {
-            name == scope || Arc::strong_count(counters) > 1 || !counters.is_idle(now)
-        });
-        scopes.entry(scope.to_string()).or_default().clone()
+        if scopes.pruned_at != now {
+            scopes.pruned_at = now;
+            scopes.by_name.retain(|name, counters| {
+                name == scope || Arc::strong_count(counters) > 1 || !counters.is_idle(now)
+            });
+        }
+        scopes.by_name.entry(scope.to_string()).or_default().clone()
     }
 }
 
@@ -166,9 +178,9 @@ mod tests {
         drop((a, again));
         // Unused but its minute is still open: kept.
         local.scope("r2:s2", 30);
-        assert_eq!(lock(&local.scopes).len(), 2);
+        assert_eq!(lock(&local.scopes).by_name.len(), 2);
         // The minute closed: dropped when another scope is compiled.
         local.scope("r3:s3", 61);
-        assert!(!lock(&local.scopes).contains_key("r1:s1"));
+        assert!(!lock(&local.scopes).by_name.contains_key("r1:s1"));
     }
 }

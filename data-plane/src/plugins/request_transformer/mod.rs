@@ -307,13 +307,8 @@ impl RequestTransformer {
 
     /// Kong's `transform_multipart_body`: rename, remove, replace, add (no append), the
     /// body rewritten only when something changed.
-    async fn transform_multipart(&self, kong: &mut Kong<'_>, env: &Snapshot) {
-        let content_type = kong
-            .request()
-            .header("content-type")
-            .unwrap_or_default()
-            .to_string();
-        let Some(boundary) = multipart::boundary(&content_type) else {
+    async fn transform_multipart(&self, kong: &mut Kong<'_>, env: &Snapshot, content_type: &str) {
+        let Some(boundary) = multipart::boundary(content_type) else {
             return;
         };
         let raw = kong.request().raw_body().await.unwrap_or_default();
@@ -358,15 +353,16 @@ impl RequestTransformer {
         if self.body.is_empty() {
             return;
         }
-        let media = kong
+        let content_type = kong
             .request()
             .header("content-type")
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_string();
+        let media = content_type.to_ascii_lowercase();
         let json = media.contains("application/json");
         let form = media.contains("application/x-www-form-urlencoded");
         if media.contains("multipart/form-data") {
-            return self.transform_multipart(kong, env).await;
+            return self.transform_multipart(kong, env, &content_type).await;
         }
         if !json && !form {
             return;
