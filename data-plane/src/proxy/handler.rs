@@ -16,7 +16,7 @@ use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
 use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
-use super::upstream::{ClientBody, ClientBodyError, ReplayableBody};
+use super::upstream::{ClientBody, ClientBodyError, ReplayableBody, ResponseBody};
 use super::upstream_call::{self, UpstreamHead};
 use crate::plugins::pdk::response::ResponseHead;
 use crate::plugins::pdk::{RequestBody, RequestHead};
@@ -549,11 +549,14 @@ async fn process(
     if switched {
         match facts.upgrade.take() {
             Some(client_upgrade) if upgrading => {
-                let mut upstream_resp = Response::from_parts(resp_parts, resp_body);
-                let upstream_upgrade = hyper::upgrade::on(&mut upstream_resp);
-                let (parts_back, _) = upstream_resp.into_parts();
-                resp_parts = parts_back;
-                super::tunnel::spawn(client_upgrade, upstream_upgrade);
+                let upstream = match resp_body {
+                    ResponseBody::H1(body, _) => body.into_upgraded(),
+                    ResponseBody::H2(_) => None,
+                };
+                let Some(upstream) = upstream else {
+                    return error_response(shared, ctx, facts, ErrorKind::Nginx, 502, None);
+                };
+                super::tunnel::spawn(client_upgrade, upstream);
                 h::strip_response_hop_by_hop(&mut resp_parts.headers, true, facts.te_trailers);
                 return Response::from_parts(resp_parts, ProxyBody::empty());
             }
@@ -566,7 +569,7 @@ async fn process(
     h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
     resp_parts.headers.reserve(RESPONSE_HEADERS_ADDED);
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
-    let body = ProxyBody::upstream(resp_body, proxied.conn, shared.clone(), frame_timeout);
+    let body = ProxyBody::upstream(resp_body, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
 }
 

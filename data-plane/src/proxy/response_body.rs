@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::Shared;
 use super::context::RequestContext;
-use super::upstream::H1Conn;
+use super::upstream::ResponseBody;
 use crate::runtime::Runtime;
 
 /// End-of-request work: runs exactly once, when dropped. Created when the request starts,
@@ -61,11 +60,10 @@ impl Drop for Completion {
     }
 }
 
-/// An upstream response body being relayed.
+/// An upstream response body being relayed; an HTTP/1.1 connection it reads from goes
+/// back to the pool once the body has been read to its end.
 pub struct UpstreamStream {
-    body: Incoming,
-    /// Returned to the pool once the body has been read to its end.
-    conn: Option<H1Conn>,
+    body: ResponseBody,
     shared: Arc<Shared>,
     /// HTTP/2 upstreams: longest wait for the next frame (`read_timeout`).
     frame_timeout: Option<Duration>,
@@ -84,7 +82,7 @@ impl std::fmt::Display for UpstreamReadTimeout {
 
 impl std::error::Error for UpstreamReadTimeout {}
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use super::upstream::BoxError;
 
 enum Kind {
     Empty,
@@ -117,14 +115,12 @@ impl ProxyBody {
     }
 
     pub fn upstream(
-        body: Incoming,
-        conn: Option<H1Conn>,
+        body: ResponseBody,
         shared: Arc<Shared>,
         frame_timeout: Option<Duration>,
     ) -> ProxyBody {
         let mut stream = UpstreamStream {
             body,
-            conn,
             shared,
             frame_timeout: frame_timeout.filter(|d| !d.is_zero()),
             sleep: None,
@@ -162,8 +158,8 @@ impl ProxyBody {
 
 impl UpstreamStream {
     fn release(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.shared.pool.checkin(conn);
+        if let Some((key, conn)) = self.body.take_reusable() {
+            self.shared.pool.checkin(key, conn);
         }
     }
 
@@ -180,11 +176,8 @@ impl UpstreamStream {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                // The connection is broken; never pool it.
-                self.conn = None;
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
+            // A broken HTTP/1.1 body has dropped its connection already.
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Pending => {
                 let Some(timeout) = self.frame_timeout else {
                     return Poll::Pending;
@@ -193,10 +186,7 @@ impl UpstreamStream {
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        self.conn = None;
-                        Poll::Ready(Some(Err(Box::new(UpstreamReadTimeout))))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(UpstreamReadTimeout)))),
                     Poll::Pending => Poll::Pending,
                 }
             }

@@ -13,17 +13,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::HOST;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
-use hyper::body::Incoming;
 use rustls::ClientConfig;
 
 use super::Shared;
 use super::context::{RequestContext, Try, duration_ms};
 use super::errors::ErrorKind;
 use super::upstream::{
-    Checkout, ClientBodyError, ConnectError, ConnectTarget, H1Conn, PoolKey, ReplayableBody,
+    Checkout, ClientBodyError, ConnectError, ConnectTarget, PoolKey, ReplayableBody, ResponseBody,
+    UpstreamBody, h1,
 };
 use crate::balancer::{BalancerRequest, HashKey, Lease, Outcome, Peer, UpstreamBalancer};
 use crate::runtime::{Runtime, ServiceRuntime, ServiceTarget};
@@ -44,9 +43,8 @@ pub struct UpstreamHead {
 
 /// A response head received from the upstream.
 pub struct Proxied {
-    pub response: Response<Incoming>,
-    /// The HTTP/1.1 connection, to pool once the body is read.
-    pub conn: Option<H1Conn>,
+    /// The body holds an HTTP/1.1 connection until it is read (then pooled).
+    pub response: Response<ResponseBody>,
 }
 
 /// Why no upstream response is available; rendered as a Kong error.
@@ -330,7 +328,7 @@ pub async fn call(
             tried.push(peer.clone());
         }
 
-        let mut checkout = match shared.pool.checkout(key, &target).await {
+        let checkout = match shared.pool.checkout(key, &target).await {
             Ok(c) => c,
             Err(e) => {
                 let (outcome, status) = match e {
@@ -350,47 +348,53 @@ pub async fn call(
             }
         };
         let reused = match &checkout {
-            Checkout::H1(c) => c.reused,
+            Checkout::H1 { conn, .. } => conn.reused,
             Checkout::H2 { reused, .. } => *reused,
         };
         let Some(mut try_body) = body.for_try() else {
             return Err(last_failure);
         };
-        if let Checkout::H1(conn) = &checkout {
-            conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
-            try_body.arm_on_end(&conn.ctl);
-        }
-        if !svc.h2 {
-            // Into the kept map (which has room for it) before it is copied for this try.
-            head.headers.insert(HOST, host_value.clone());
-        }
-        // Keep the headers for another try only when one can happen.
-        let another_try_possible =
-            (tries_done + 1 < max_tries || !free_retry_used) && body.replayable();
-        let headers = if another_try_possible {
-            head.headers.clone()
-        } else {
-            std::mem::take(&mut head.headers)
-        };
-        let request = build_request(&head, headers, &host_value, svc, tls.is_some(), try_body);
-        let request = match request {
-            Ok(r) => r,
-            Err(()) => return Err(Failure::kong(500, "An unexpected error occurred")),
-        };
-        let result = if svc.h2 {
-            match tokio::time::timeout(
-                svc.read_timeout,
-                super::upstream::send(&mut checkout, request),
-            )
-            .await
-            {
-                Ok(r) => r.map_err(SendError::Hyper),
-                Err(_) => Err(SendError::Timeout),
+        let result = match checkout {
+            Checkout::H1 { mut conn, key } => {
+                conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
+                try_body.arm_on_end(&conn.ctl);
+                let request = h1::RequestHead {
+                    method: &head.method,
+                    path_and_query: &head.path_and_query,
+                    host: &host_value,
+                    headers: &head.headers,
+                };
+                match h1::exchange(&mut conn, request, try_body).await {
+                    Ok(exchanged) => {
+                        let body = h1::H1Body::new(conn, exchanged.framing, exchanged.keep_alive);
+                        let mut response = Response::new(ResponseBody::H1(body, Some(key)));
+                        *response.status_mut() = exchanged.head.status;
+                        *response.version_mut() = exchanged.head.version;
+                        *response.headers_mut() = exchanged.head.headers;
+                        Ok(response)
+                    }
+                    Err(e) => Err(SendError::H1(e)),
+                }
             }
-        } else {
-            super::upstream::send(&mut checkout, request)
-                .await
-                .map_err(SendError::Hyper)
+            Checkout::H2 { mut send, .. } => {
+                // Keep the headers for another try only when one can happen.
+                let another_try_possible =
+                    (tries_done + 1 < max_tries || !free_retry_used) && body.replayable();
+                let headers = if another_try_possible {
+                    head.headers.clone()
+                } else {
+                    std::mem::take(&mut head.headers)
+                };
+                let Ok(request) = h2_request(&head, headers, &host_value, tls.is_some(), try_body)
+                else {
+                    return Err(Failure::kong(500, "An unexpected error occurred"));
+                };
+                match tokio::time::timeout(svc.read_timeout, send.send_request(request)).await {
+                    Ok(Ok(r)) => Ok(r.map(ResponseBody::H2)),
+                    Ok(Err(e)) => Err(SendError::Hyper(e)),
+                    Err(_) => Err(SendError::Timeout),
+                }
+            }
         };
         match result {
             Ok(response) => {
@@ -403,28 +407,19 @@ pub async fn call(
                 });
                 ctx.latencies.upstream = Some(duration_ms(started.elapsed()));
                 ctx.upstream_status = Some(status);
-                let conn = match checkout {
-                    Checkout::H1(c) => Some(c),
-                    Checkout::H2 { .. } => None,
-                };
-                return Ok(Proxied { response, conn });
+                return Ok(Proxied { response });
             }
             Err(err) => {
                 ctx.latencies.upstream = Some(duration_ms(started.elapsed()));
-                if let SendError::Hyper(e) = &err
-                    && let Some(body_err) = client_body_error(e)
-                {
+                if let Some(body_err) = err.client_body_error() {
                     // The client, not the upstream, failed: nginx answers 408 / 400.
                     return Err(match body_err {
                         ClientBodyError::Timeout => Failure::proxy(408),
                         ClientBodyError::Aborted(_) => Failure::proxy(400),
                     });
                 }
-                let canceled = matches!(&err, SendError::Hyper(e) if e.is_canceled());
-                let timed_out = match &err {
-                    SendError::Timeout => true,
-                    SendError::Hyper(e) => is_timeout(e),
-                };
+                let canceled = err.is_canceled();
+                let timed_out = err.is_timeout();
                 if reused
                     && !timed_out
                     && !free_retry_used
@@ -441,9 +436,7 @@ pub async fn call(
                 } else {
                     (Outcome::ProtocolFailure, 502)
                 };
-                if let SendError::Hyper(e) = &err {
-                    tracing::debug!(peer = %peer.addr, error = %e, "upstream request failed");
-                }
+                tracing::debug!(peer = %peer.addr, error = %err, "upstream request failed");
                 report(&mut lease, outcome);
                 ctx.tries.push(Try { peer, outcome });
                 tries_done += 1;
@@ -458,8 +451,47 @@ pub async fn call(
 }
 
 enum SendError {
+    H1(h1::Error),
     Hyper(hyper::Error),
+    /// HTTP/2: no response head within `read_timeout`.
     Timeout,
+}
+
+impl SendError {
+    fn is_timeout(&self) -> bool {
+        match self {
+            SendError::H1(e) => e.is_timeout(),
+            SendError::Hyper(e) => is_timeout(e),
+            SendError::Timeout => true,
+        }
+    }
+
+    /// The request cannot have reached the upstream (safe to retry whatever the method).
+    fn is_canceled(&self) -> bool {
+        match self {
+            SendError::H1(e) => matches!(e, h1::Error::NotSent(_)),
+            SendError::Hyper(e) => e.is_canceled(),
+            SendError::Timeout => false,
+        }
+    }
+
+    fn client_body_error(&self) -> Option<&ClientBodyError> {
+        match self {
+            SendError::H1(h1::Error::ClientBody(e)) => Some(e),
+            SendError::Hyper(e) => client_body_error(e),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::H1(e) => e.fmt(f),
+            SendError::Hyper(e) => e.fmt(f),
+            SendError::Timeout => f.write_str("no response within read_timeout"),
+        }
+    }
 }
 
 /// Passive health checks: how a try against a balanced peer ended.
@@ -469,35 +501,25 @@ fn report(lease: &mut Option<Lease>, outcome: Outcome) {
     }
 }
 
-fn build_request(
+/// An HTTP/2 request: the host travels as `:authority`.
+fn h2_request(
     head: &UpstreamHead,
     headers: HeaderMap,
     host: &HeaderValue,
-    svc: &ServiceRuntime,
     tls: bool,
-    body: super::upstream::UpstreamBody,
-) -> Result<Request<super::upstream::UpstreamBody>, ()> {
-    let uri = if svc.h2 {
-        // HTTP/2 carries the host as :authority.
-        let authority = Authority::try_from(host.as_bytes()).map_err(|_| ())?;
-        Uri::builder()
-            .scheme(if tls { Scheme::HTTPS } else { Scheme::HTTP })
-            .authority(authority)
-            .path_and_query(head.path_and_query.clone())
-            .build()
-            .map_err(|_| ())?
-    } else {
-        // `headers` carries `Host` already (`call`).
-        Uri::from(head.path_and_query.clone())
-    };
+    body: UpstreamBody,
+) -> Result<Request<UpstreamBody>, ()> {
+    let authority = Authority::try_from(host.as_bytes()).map_err(|_| ())?;
+    let uri = Uri::builder()
+        .scheme(if tls { Scheme::HTTPS } else { Scheme::HTTP })
+        .authority(authority)
+        .path_and_query(head.path_and_query.clone())
+        .build()
+        .map_err(|_| ())?;
     let mut request = Request::new(body);
     *request.method_mut() = head.method.clone();
     *request.uri_mut() = uri;
-    *request.version_mut() = if svc.h2 {
-        Version::HTTP_2
-    } else {
-        Version::HTTP_11
-    };
+    *request.version_mut() = Version::HTTP_2;
     *request.headers_mut() = headers;
     Ok(request)
 }

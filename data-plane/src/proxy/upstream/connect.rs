@@ -1,11 +1,12 @@
-//! Opening upstream connections: TCP, optional TLS, then an HTTP/1.1 or HTTP/2 client
-//! handshake whose connection task runs on its own.
+//! Opening upstream connections: TCP, optional TLS, then for HTTP/2 hyper's client
+//! handshake whose connection task runs on its own (HTTP/1.1 connections are driven by
+//! the requests using them, `h1`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -16,6 +17,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::h1::H1Conn;
 use super::timed_io::{IoControl, TimedIo};
 use super::{ConnectError, UpstreamBody};
 
@@ -31,7 +33,7 @@ pub struct ConnectTarget<'a> {
 /// TCP (and TLS) to the upstream, wrapped with the read/write timeouts.
 async fn connect_io(
     target: &ConnectTarget<'_>,
-) -> Result<(TokioIo<TimedIo<UpstreamStream>>, Arc<IoControl>), ConnectError> {
+) -> Result<(TimedIo<UpstreamStream>, Arc<IoControl>), ConnectError> {
     let tcp =
         match tokio::time::timeout(target.connect_timeout, TcpStream::connect(target.addr)).await {
             Err(_) => return Err(ConnectError::Timeout),
@@ -55,25 +57,12 @@ async fn connect_io(
         }
     };
     let ctl = Arc::new(IoControl::default());
-    Ok((TokioIo::new(TimedIo::new(stream, ctl.clone())), ctl))
+    Ok((TimedIo::new(stream, ctl.clone()), ctl))
 }
 
-pub(super) async fn connect_h1(
-    target: &ConnectTarget<'_>,
-) -> Result<(http1::SendRequest<UpstreamBody>, Arc<IoControl>), ConnectError> {
+pub(super) async fn connect_h1(target: &ConnectTarget<'_>) -> Result<Box<H1Conn>, ConnectError> {
     let (io, ctl) = connect_io(target).await?;
-    let (send, conn) = http1::Builder::new()
-        // Request heads (and small bodies) in one buffer and one write, as downstream.
-        .writev(false)
-        .handshake::<_, UpstreamBody>(io)
-        .await
-        .map_err(ConnectError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "upstream connection ended");
-        }
-    });
-    Ok((send, ctl))
+    Ok(Box::new(H1Conn::new(io, ctl)))
 }
 
 pub(super) async fn connect_h2(
@@ -82,7 +71,7 @@ pub(super) async fn connect_h2(
     let (io, _ctl) = connect_io(target).await?;
     let (send, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .handshake::<_, UpstreamBody>(io)
+        .handshake::<_, UpstreamBody>(TokioIo::new(io))
         .await
         .map_err(ConnectError::Handshake)?;
     tokio::spawn(async move {

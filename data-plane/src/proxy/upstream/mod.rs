@@ -1,12 +1,14 @@
-//! The upstream HTTP client: a keep-alive connection pool over hyper's connection-level
-//! client, segmented like Kong's (`dst ip/port` + TLS settings + SNI).
+//! The upstream HTTP client: a keep-alive connection pool segmented like Kong's
+//! (`dst ip/port` + TLS settings + SNI).
 //!
-//! HTTP/1.1 connections serve one request at a time: a connection leaves the pool for a
-//! request and comes back when its response body was read to the end (otherwise it is
-//! closed). HTTP/2 connections (gRPC) are shared by concurrent requests.
+//! HTTP/1.1 connections serve one request at a time, driven by the request's own task
+//! ([`h1`]): a connection leaves the pool for a request and comes back when its response
+//! body was read to the end (otherwise it is closed). HTTP/2 connections (gRPC) run
+//! hyper's client and are shared by concurrent requests.
 
 mod body;
 mod connect;
+pub mod h1;
 mod timed_io;
 
 use foldhash::HashMap as FastMap;
@@ -15,12 +17,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use rustls::ClientConfig;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 pub use body::{ClientBody, ClientBodyError, ReplayableBody, UpstreamBody};
 pub use connect::ConnectTarget;
+pub use h1::H1Conn;
 pub use timed_io::IoControl;
 
 use super::settings::KeepaliveSettings;
@@ -79,27 +86,16 @@ impl Hash for PoolKey {
     }
 }
 
-/// An HTTP/1.1 connection checked out of (or new for) one request.
-pub struct H1Conn {
-    key: PoolKey,
-    pub send: http1::SendRequest<UpstreamBody>,
-    pub ctl: Arc<IoControl>,
-    requests: u64,
-    /// Whether the connection served earlier requests (a failure on it may be a stale
-    /// keep-alive race rather than a broken upstream).
-    pub reused: bool,
-}
-
 struct IdleH1 {
-    send: http1::SendRequest<UpstreamBody>,
-    ctl: Arc<IoControl>,
-    requests: u64,
+    conn: Box<H1Conn>,
     since: Instant,
 }
 
 /// A connection ready to send one request on.
 pub enum Checkout {
-    H1(H1Conn),
+    /// Boxed once when connected: requests move it around, into the response body and
+    /// back to the pool.
+    H1 { conn: Box<H1Conn>, key: PoolKey },
     H2 {
         send: http2::SendRequest<UpstreamBody>,
         reused: bool,
@@ -151,60 +147,40 @@ impl Pool {
                 reused: false,
             });
         }
-        while let Some(idle) = self.pop_idle(&key) {
-            let mut send = idle.send;
-            // Usually ready at once; otherwise the connection task is finishing the previous
-            // response, or the connection is closed (then `ready` fails).
-            if send.ready().await.is_ok() {
-                return Ok(Checkout::H1(H1Conn {
-                    key,
-                    send,
-                    ctl: idle.ctl,
-                    requests: idle.requests,
-                    reused: true,
-                }));
+        while let Some(mut conn) = self.pop_idle(&key) {
+            if conn.is_usable() {
+                conn.reused = true;
+                return Ok(Checkout::H1 { conn, key });
             }
         }
-        let (send, ctl) = connect::connect_h1(target).await?;
-        Ok(Checkout::H1(H1Conn {
-            key,
-            send,
-            ctl,
-            requests: 0,
-            reused: false,
-        }))
+        let conn = connect::connect_h1(target).await?;
+        Ok(Checkout::H1 { conn, key })
     }
 
-    fn pop_idle(&self, key: &PoolKey) -> Option<IdleH1> {
+    fn pop_idle(&self, key: &PoolKey) -> Option<Box<H1Conn>> {
         let mut idle = lock(&self.idle);
         let list = idle.get_mut(key)?;
         let timeout = self.settings.idle_timeout;
-        while let Some(conn) = list.pop() {
-            if conn.send.is_closed() {
+        while let Some(idle) = list.pop() {
+            if !timeout.is_zero() && idle.since.elapsed() > timeout {
                 continue;
             }
-            if !timeout.is_zero() && conn.since.elapsed() > timeout {
-                continue;
-            }
-            return Some(conn);
+            return Some(idle.conn);
         }
         None
     }
 
     /// Returns a connection whose response was read completely.
-    pub fn checkin(&self, mut conn: H1Conn) {
+    pub fn checkin(&self, key: PoolKey, mut conn: Box<H1Conn>) {
         conn.requests += 1;
         conn.ctl.disarm_read();
         let max = self.settings.max_requests;
-        if self.settings.pool_size == 0
-            || (max > 0 && conn.requests >= max)
-            || conn.send.is_closed()
-        {
+        if self.settings.pool_size == 0 || (max > 0 && conn.requests >= max) {
             return;
         }
         let now = Instant::now();
         let mut idle = lock(&self.idle);
-        let list = idle.entry(conn.key).or_default();
+        let list = idle.entry(key).or_default();
         // Entries are pushed in time order: expired ones are at the front.
         let timeout = self.settings.idle_timeout;
         if !timeout.is_zero() {
@@ -217,12 +193,7 @@ impl Pool {
         if list.len() >= self.settings.pool_size {
             list.remove(0);
         }
-        list.push(IdleH1 {
-            send: conn.send,
-            ctl: conn.ctl,
-            requests: conn.requests,
-            since: now,
-        });
+        list.push(IdleH1 { conn, since: now });
     }
 
     /// Number of idle HTTP/1.1 connections (for tests and status).
@@ -231,13 +202,54 @@ impl Pool {
     }
 }
 
-/// Sends a request on a checked-out connection.
-pub async fn send(
-    checkout: &mut Checkout,
-    req: http::Request<UpstreamBody>,
-) -> Result<http::Response<Incoming>, hyper::Error> {
-    match checkout {
-        Checkout::H1(conn) => conn.send.send_request(req).await,
-        Checkout::H2 { send, .. } => send.send_request(req).await,
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An upstream response body.
+pub enum ResponseBody {
+    /// Read by the request's task; holds its connection (and pool key) until the end.
+    H1(h1::H1Body, Option<PoolKey>),
+    H2(Incoming),
+}
+
+impl ResponseBody {
+    /// The connection and its pool key, when the body ended cleanly on a connection
+    /// that stays open.
+    pub fn take_reusable(&mut self) -> Option<(PoolKey, Box<H1Conn>)> {
+        match self {
+            ResponseBody::H1(body, key) if key.is_some() => {
+                let conn = body.take_reusable()?;
+                Some((key.take()?, conn))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::H1(body, _) => Pin::new(body).poll_frame(cx).map_err(BoxError::from),
+            ResponseBody::H2(body) => Pin::new(body).poll_frame(cx).map_err(BoxError::from),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::H1(body, _) => body.is_end_stream(),
+            ResponseBody::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::H1(body, _) => body.size_hint(),
+            ResponseBody::H2(body) => body.size_hint(),
+        }
     }
 }

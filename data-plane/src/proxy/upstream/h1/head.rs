@@ -1,0 +1,243 @@
+//! Response heads: parsing (RFC 9112 §4–§5) and how the body that follows is framed
+//! (§6.3), and whether the connection can carry another request afterwards (§9.3).
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::Error;
+use super::chunked::ChunkedDecoder;
+
+/// Largest response head accepted; nginx answers 502 ("upstream sent too big header")
+/// past its buffer, so does this client.
+pub const MAX_HEAD_BYTES: usize = 128 * 1024;
+/// Most header lines in a response head (hyper's client allows 100).
+const MAX_HEADERS: usize = 128;
+
+/// A parsed response head.
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// How the response body is delimited.
+pub enum Framing {
+    /// No body (HEAD, 204, 304, `Content-Length: 0`).
+    Empty,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Until the upstream closes the connection.
+    Close,
+    /// `101 Switching Protocols`: the connection now carries another protocol.
+    Upgrade,
+}
+
+/// Parses a complete head at the start of `buf`, taking it out of the buffer; `None`
+/// while more bytes are needed.
+pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut slots,
+    );
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(Error::Head("response head too large"));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Error::Head("too many response headers"));
+        }
+        Err(_) => return Err(Error::Head("malformed response head")),
+    };
+    let status = response
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(Error::Head("invalid status code"))?;
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    // Header values are slices of the head's bytes (no copy): names first, as offsets,
+    // while the parser still borrows the buffer.
+    let base = buf.as_ptr() as usize;
+    let mut fields: Vec<(HeaderName, Range<usize>)> = Vec::with_capacity(response.headers.len());
+    for header in response.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| Error::Head("invalid header name"))?;
+        let start = header.value.as_ptr() as usize - base;
+        fields.push((name, start..start + header.value.len()));
+    }
+    let head_bytes: Bytes = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, range) in fields {
+        let value = HeaderValue::from_maybe_shared(head_bytes.slice(range))
+            .map_err(|_| Error::Head("invalid header value"))?;
+        headers.append(name, value);
+    }
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+    }))
+}
+
+/// The framing of the body after `head`, answering a `method` request. Removes a
+/// `Content-Length` that `Transfer-Encoding` overrides (it must not reach the client).
+pub fn framing(head: &mut ResponseHead, method: &Method) -> Result<Framing, Error> {
+    let status = head.status;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(Framing::Upgrade);
+    }
+    if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    if head.headers.contains_key(TRANSFER_ENCODING) {
+        head.headers.remove(CONTENT_LENGTH);
+        let chunked_last = head
+            .headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked_last && head.version == Version::HTTP_11 {
+            Framing::Chunked(ChunkedDecoder::default())
+        } else {
+            Framing::Close
+        });
+    }
+    match content_length(&head.headers)? {
+        Some(0) => Ok(Framing::Empty),
+        Some(n) => Ok(Framing::Length(n)),
+        None => Ok(Framing::Close),
+    }
+}
+
+/// The `Content-Length` value; repeated values must agree (RFC 9110 §8.6).
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Error> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let text = value
+            .to_str()
+            .map_err(|_| Error::Head("invalid Content-Length"))?;
+        for part in text.split(',') {
+            let part = part.trim();
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::Head("invalid Content-Length"));
+            }
+            let n: u64 = part
+                .parse()
+                .map_err(|_| Error::Head("invalid Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Error::Head("conflicting Content-Length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(length)
+}
+
+/// Whether the upstream keeps the connection open after this response.
+pub fn keep_alive(head: &ResponseHead) -> bool {
+    let listed = |token: &str| {
+        head.headers.get_all(CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    match head.version {
+        Version::HTTP_11 => !listed("close"),
+        _ => listed("keep-alive"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> ResponseHead {
+        let mut buf = BytesMut::from(text);
+        parse(&mut buf).expect("valid").expect("complete")
+    }
+
+    #[test]
+    fn a_head_is_parsed_and_taken_out_of_the_buffer() {
+        let mut buf = BytesMut::from("HTTP/1.1 201 Created\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody");
+        let head = parse(&mut buf).expect("valid").expect("complete");
+        assert_eq!(head.status, StatusCode::CREATED);
+        assert_eq!(head.version, Version::HTTP_11);
+        let values: Vec<_> = head.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(&buf[..], b"body");
+    }
+
+    #[test]
+    fn a_partial_head_waits_and_garbage_fails() {
+        let text = "HTTP/1.1 200 OK\r\nX-A: 1\r\n";
+        let mut buf = BytesMut::from(text);
+        assert!(parse(&mut buf).expect("valid so far").is_none());
+        assert_eq!(buf.len(), text.len(), "nothing taken");
+        let mut bad = BytesMut::from("NOT HTTP\r\n\r\n");
+        assert!(parse(&mut bad).is_err());
+    }
+
+    #[test]
+    fn an_endless_head_is_refused() {
+        let mut text = String::from("HTTP/1.1 200 OK\r\n");
+        while text.len() <= MAX_HEAD_BYTES {
+            text.push_str("X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let mut buf = BytesMut::from(text.as_str());
+        assert!(parse(&mut buf).is_err());
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let get = Method::GET;
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Length(5))));
+        assert!(matches!(framing(&mut h, &Method::HEAD), Ok(Framing::Empty)));
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Length(5))));
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
+        assert!(framing(&mut h, &get).is_err());
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
+        assert!(framing(&mut h, &get).is_err());
+        let mut h =
+            parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Chunked(_))));
+        assert!(!h.headers.contains_key(CONTENT_LENGTH), "TE overrides CL");
+        let mut h = parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Close)));
+        let mut h = parsed("HTTP/1.1 200 OK\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Close)));
+        let mut h = parsed("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Empty)));
+        let mut h = parsed("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Upgrade)));
+    }
+
+    #[test]
+    fn keep_alive_depends_on_version_and_connection() {
+        assert!(keep_alive(&parsed("HTTP/1.1 200 OK\r\n\r\n")));
+        assert!(!keep_alive(&parsed(
+            "HTTP/1.1 200 OK\r\nConnection: foo, Close\r\n\r\n"
+        )));
+        assert!(!keep_alive(&parsed("HTTP/1.0 200 OK\r\n\r\n")));
+        assert!(keep_alive(&parsed(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"
+        )));
+    }
+}
