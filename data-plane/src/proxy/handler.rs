@@ -16,7 +16,7 @@ use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
 use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
-use super::upstream::{ClientBody, ClientBodyError, ReplayableBody, ResponseBody};
+use super::upstream::{ClientBody, ClientBodyError, ProxyHeaders, ReplayableBody, ResponseBody};
 use super::upstream_call::{self, UpstreamHead};
 use crate::plugins::pdk::response::ResponseHead;
 use crate::plugins::pdk::{RequestBody, RequestHead};
@@ -24,10 +24,8 @@ use crate::plugins::{Exit, Flow};
 use crate::router::RequestView;
 use crate::runtime::Runtime;
 
-/// Headers the proxy adds to a request going upstream (`Connection`, `TE`, `Host`,
-/// `X-Real-IP`, six `X-Forwarded-*`, `Via`, `X-Kong-Request-Id`) and to a proxied response
-/// (three latency/status headers, `Via`, `Server`, `X-Kong-Request-Id`).
-const UPSTREAM_HEADERS_ADDED: usize = 12;
+/// Headers the proxy adds to a proxied response (three latency/status headers, `Via`,
+/// `Server`, `X-Kong-Request-Id`); those it sets upstream are `ProxyHeaders`.
 const RESPONSE_HEADERS_ADDED: usize = 6;
 
 /// What later phases need to know about the request after its headers moved upstream.
@@ -434,48 +432,30 @@ async fn process(
     }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
-    // Room for the headers added below (and `Host`), so the map grows at most once.
-    headers.reserve(UPSTREAM_HEADERS_ADDED);
-    let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
-    let client_via = headers.get(http::header::VIA).cloned();
     h::strip_request_hop_by_hop(&mut headers, upgrading);
-    headers.insert(
-        http::header::CONNECTION,
-        HeaderValue::from_static(if upgrading {
-            "keep-alive, Upgrade"
-        } else {
-            "keep-alive"
-        }),
-    );
-    if upgrading {
-        headers.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
-    }
-    if facts.te_trailers {
-        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    }
     let client_ip = if ctx.client_ip == peer_ip {
         ctx.conn.peer_ip.clone()
     } else {
         h::ip_value(ctx.client_ip)
     };
-    let xff = match &client_xff {
+    let x_forwarded_for = match headers.get(&h::X_FORWARDED_FOR) {
         Some(prev) => h::append_token(Some(prev), ctx.conn.peer_ip.to_str().unwrap_or("")),
         None => client_ip.clone(),
     };
-    headers.insert(h::X_REAL_IP.clone(), client_ip);
-    headers.insert(h::X_FORWARDED_FOR.clone(), xff);
-    headers.insert(h::X_FORWARDED_PROTO.clone(), forwarded_proto);
-    set_or_remove(&mut headers, &h::X_FORWARDED_HOST, forwarded_host);
-    headers.insert(h::X_FORWARDED_PORT.clone(), forwarded_port);
-    set_or_remove(&mut headers, &h::X_FORWARDED_PATH, forwarded_path);
-    set_or_remove(&mut headers, &h::X_FORWARDED_PREFIX, forwarded_prefix);
-    headers.insert(
-        http::header::VIA,
-        h::append_static_token(client_via.as_ref(), h::via_token(parts.version)),
-    );
-    if settings.upstream_request_id {
-        headers.insert(h::X_KONG_REQUEST_ID.clone(), ctx.id_value());
-    }
+    let via = h::append_static_token(headers.get(http::header::VIA), h::via_token(parts.version));
+    let proxy_headers = ProxyHeaders {
+        upgrade: upgrading,
+        te_trailers: facts.te_trailers,
+        x_real_ip: client_ip,
+        x_forwarded_for,
+        x_forwarded_proto: forwarded_proto,
+        x_forwarded_host: forwarded_host,
+        x_forwarded_port: forwarded_port,
+        x_forwarded_path: forwarded_path,
+        x_forwarded_prefix: forwarded_prefix,
+        via,
+        request_id: settings.upstream_request_id.then(|| ctx.id_value()),
+    };
 
     // The request body: buffered (replayable) when the route asks for it.
     let replayable = match std::mem::replace(&mut body, RequestBody::Gone) {
@@ -514,6 +494,7 @@ async fn process(
         method: parts.method.clone(),
         path_and_query,
         headers,
+        proxy_headers,
         // A plugin's Host (Kong's `upstream_host`) wins over `preserve_host`.
         preserved_host: ctx.overrides.host.take().or(preserved_host),
         path: raw_path,
@@ -571,17 +552,6 @@ async fn process(
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
     let body = ProxyBody::upstream(resp_body, shared.clone(), frame_timeout);
     Response::from_parts(resp_parts, body)
-}
-
-fn set_or_remove(headers: &mut HeaderMap, name: &http::HeaderName, value: Option<HeaderValue>) {
-    match value {
-        Some(v) => {
-            headers.insert(name.clone(), v);
-        }
-        None => {
-            headers.remove(name);
-        }
-    }
 }
 
 /// Kong's `header_filter`: plugin hook, then the Kong headers enabled by `headers`.

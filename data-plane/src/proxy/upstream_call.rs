@@ -21,8 +21,8 @@ use super::Shared;
 use super::context::{RequestContext, Try, duration_ms};
 use super::errors::ErrorKind;
 use super::upstream::{
-    Checkout, ClientBodyError, ConnectError, ConnectTarget, PoolKey, ReplayableBody, ResponseBody,
-    UpstreamBody, h1,
+    Checkout, ClientBodyError, ConnectError, ConnectTarget, PoolKey, ProxyHeaders, ReplayableBody,
+    ResponseBody, UpstreamBody, h1,
 };
 use crate::balancer::{BalancerRequest, HashKey, Lease, Outcome, Peer, UpstreamBalancer};
 use crate::runtime::{Runtime, ServiceRuntime, ServiceTarget};
@@ -32,8 +32,11 @@ use crate::tls::client::{UpstreamTls, client_config, server_name};
 pub struct UpstreamHead {
     pub method: Method,
     pub path_and_query: PathAndQuery,
-    /// Request headers; `Host` is set per try (HTTP/1.1).
+    /// The client's request headers (as plugins left them, without hop-by-hop ones);
+    /// `Host` is sent per try.
     pub headers: HeaderMap,
+    /// The headers the proxy sets, replacing the client's namesakes.
+    pub proxy_headers: ProxyHeaders,
     /// `preserve_host`: the client's Host; otherwise the Host follows the peer.
     pub preserved_host: Option<HeaderValue>,
     /// Raw request path and query, for balancers hashing on them.
@@ -363,6 +366,7 @@ pub async fn call(
                     path_and_query: &head.path_and_query,
                     host: &host_value,
                     headers: &head.headers,
+                    proxy_headers: &head.proxy_headers,
                 };
                 match h1::exchange(&mut conn, request, try_body).await {
                     Ok(exchanged) => {
@@ -380,11 +384,12 @@ pub async fn call(
                 // Keep the headers for another try only when one can happen.
                 let another_try_possible =
                     (tries_done + 1 < max_tries || !free_retry_used) && body.replayable();
-                let headers = if another_try_possible {
+                let mut headers = if another_try_possible {
                     head.headers.clone()
                 } else {
                     std::mem::take(&mut head.headers)
                 };
+                head.proxy_headers.apply_to(&mut headers);
                 let Ok(request) = h2_request(&head, headers, &host_value, tls.is_some(), try_body)
                 else {
                     return Err(Failure::kong(500, "An unexpected error occurred"));

@@ -9,6 +9,7 @@
 mod body;
 mod connect;
 pub mod h1;
+mod proxy_headers;
 mod timed_io;
 
 use foldhash::HashMap as FastMap;
@@ -28,6 +29,7 @@ use std::task::{Context, Poll};
 pub use body::{ClientBody, ClientBodyError, ReplayableBody, UpstreamBody};
 pub use connect::ConnectTarget;
 pub use h1::H1Conn;
+pub use proxy_headers::ProxyHeaders;
 pub use timed_io::IoControl;
 
 use super::settings::KeepaliveSettings;

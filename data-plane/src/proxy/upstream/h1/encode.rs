@@ -4,21 +4,22 @@
 //! the caller set is kept, otherwise a known body length becomes `Content-Length` and an
 //! unknown one `Transfer-Encoding: chunked`; no body, no framing header.
 
-use bytes::{BufMut, BytesMut};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method};
 use http_body::Body;
 
-use super::super::UpstreamBody;
+use super::super::{ProxyHeaders, UpstreamBody};
 
 /// What the request line and headers are made of.
 pub struct RequestHead<'a> {
     pub method: &'a Method,
     pub path_and_query: &'a PathAndQuery,
     pub host: &'a HeaderValue,
-    /// Without `Host` (it is written from `host`).
+    /// The client's headers (a `Host` among them is not sent: `host` is).
     pub headers: &'a HeaderMap,
+    /// Sent after the client's headers, whose namesakes are not sent.
+    pub proxy_headers: &'a ProxyHeaders,
 }
 
 /// How the request body goes on the wire.
@@ -30,7 +31,7 @@ pub enum BodyFraming {
 }
 
 /// Writes the head into `out` and returns how the body must be framed.
-pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut BytesMut) -> BodyFraming {
+pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut Vec<u8>) -> BodyFraming {
     let headers = head.headers;
     let mut framing = BodyFraming::Plain;
     let mut add: Option<(&[u8], &[u8])> = None;
@@ -53,30 +54,33 @@ pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut BytesM
     }
 
     out.reserve(256 + headers.len() * 32);
-    out.put_slice(head.method.as_str().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(head.path_and_query.as_str().as_bytes());
-    out.put_slice(b" HTTP/1.1\r\nhost: ");
-    out.put_slice(head.host.as_bytes());
-    out.put_slice(b"\r\n");
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.path_and_query.as_str().as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(head.host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let proxy_headers = head.proxy_headers;
     for (name, value) in headers {
-        if name == HOST {
+        if name == HOST || proxy_headers.replaces(name) {
             continue;
         }
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
+    proxy_headers
+        .for_each(|name, value| put_field(out, name.as_str().as_bytes(), value.as_bytes()));
     if let Some((name, value)) = add {
         put_field(out, name, value);
     }
-    out.put_slice(b"\r\n");
+    out.extend_from_slice(b"\r\n");
     framing
 }
 
-fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
-    out.put_slice(name);
-    out.put_slice(b": ");
-    out.put_slice(value);
-    out.put_slice(b"\r\n");
+fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn is_chunked(te: &HeaderValue) -> bool {
@@ -87,9 +91,9 @@ fn is_chunked(te: &HeaderValue) -> bool {
 }
 
 /// The line that starts a chunk of `len` bytes.
-pub fn put_chunk_size(out: &mut BytesMut, len: usize) {
-    use std::fmt::Write;
-    // Writing into a BytesMut cannot fail.
+pub fn put_chunk_size(out: &mut Vec<u8>, len: usize) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
     let _ = write!(out, "{len:x}\r\n");
 }
 
@@ -98,19 +102,26 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
+    /// What `proxy_headers::sample(false)` writes.
+    const PROXY: &str = "connection: keep-alive\r\nte: trailers\r\nx-real-ip: 10.0.0.1\r\n\
+        x-forwarded-for: 10.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-port: 8000\r\n\
+        x-forwarded-path: /a\r\nvia: 1.1 portico\r\n";
+
     fn encoded(headers: &HeaderMap, body: &UpstreamBody) -> (String, BodyFraming) {
         let method = Method::POST;
         let pq = PathAndQuery::from_static("/a?b=1");
         let host = HeaderValue::from_static("example.com:8080");
+        let proxy_headers = crate::proxy::upstream::proxy_headers::sample(false);
         let head = RequestHead {
             method: &method,
             path_and_query: &pq,
             host: &host,
             headers,
+            proxy_headers: &proxy_headers,
         };
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         let framing = encode_head(&head, body, &mut out);
-        (String::from_utf8(out.to_vec()).expect("ascii"), framing)
+        (String::from_utf8(out).expect("ascii"), framing)
     }
 
     #[test]
@@ -118,10 +129,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-a", HeaderValue::from_static("1"));
         headers.insert(HOST, HeaderValue::from_static("ignored"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("spoofed"));
         let (text, framing) = encoded(&headers, &UpstreamBody::full(Bytes::from_static(b"abc")));
         assert_eq!(
             text,
-            "POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\nx-a: 1\r\ncontent-length: 3\r\n\r\n"
+            format!(
+                "POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\nx-a: 1\r\n{PROXY}content-length: 3\r\n\r\n"
+            )
         );
         assert_eq!(framing, BodyFraming::Plain);
     }
@@ -131,7 +145,7 @@ mod tests {
         let (text, _) = encoded(&HeaderMap::new(), &UpstreamBody::empty());
         assert_eq!(
             text,
-            "POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\n\r\n"
+            format!("POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\n{PROXY}\r\n")
         );
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("3"));
@@ -145,7 +159,7 @@ mod tests {
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("gzip, chunked"));
         let (_, framing) = encoded(&headers, &UpstreamBody::full(Bytes::from_static(b"abc")));
         assert_eq!(framing, BodyFraming::Chunked);
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         put_chunk_size(&mut out, 0x1a2b);
         assert_eq!(&out[..], b"1a2b\r\n");
     }

@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes};
 use http::Method;
 use http_body::{Body, Frame};
 use tokio::io::AsyncWrite;
@@ -35,6 +35,7 @@ pub async fn exchange(
 ) -> Result<Exchanged, Error> {
     let method: &Method = head.method;
     conn.write_buf.clear();
+    conn.write_pos = 0;
     let framing = encode_head(&head, &body, &mut conn.write_buf);
     let mut writer = Writer {
         head_len: conn.write_buf.len(),
@@ -129,7 +130,7 @@ impl Writer {
                     Poll::Ready(None) => {
                         self.body_done = true;
                         if self.chunked {
-                            conn.write_buf.put_slice(b"0\r\n\r\n");
+                            conn.write_buf.extend_from_slice(b"0\r\n\r\n");
                         }
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Error::ClientBody(e))),
@@ -163,9 +164,9 @@ impl Writer {
             put_chunk_size(&mut conn.write_buf, data.len());
         }
         if data.len() <= COPY_LIMIT {
-            conn.write_buf.put_slice(&data);
+            conn.write_buf.extend_from_slice(&data);
             if self.chunked {
-                conn.write_buf.put_slice(b"\r\n");
+                conn.write_buf.extend_from_slice(b"\r\n");
             }
         } else {
             self.large = Some(data);
@@ -174,15 +175,18 @@ impl Writer {
 
     /// Writes `write_buf`, then the large chunk (and its chunk end).
     fn poll_drain(&mut self, conn: &mut H1Conn, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while !conn.write_buf.is_empty() {
-            let n = ready!(Pin::new(&mut conn.io).poll_write(cx, &conn.write_buf))
+        while conn.write_pos < conn.write_buf.len() {
+            let pending = &conn.write_buf[conn.write_pos..];
+            let n = ready!(Pin::new(&mut conn.io).poll_write(cx, pending))
                 .map_err(|e| self.write_error(e))?;
             if n == 0 {
                 return Poll::Ready(Err(self.write_error(std::io::ErrorKind::WriteZero.into())));
             }
-            conn.write_buf.advance(n);
+            conn.write_pos += n;
             self.written += n;
         }
+        conn.write_buf.clear();
+        conn.write_pos = 0;
         if let Some(large) = &mut self.large {
             while !large.is_empty() {
                 let n =
@@ -194,7 +198,7 @@ impl Writer {
             }
             self.large = None;
             if self.chunked {
-                conn.write_buf.put_slice(b"\r\n");
+                conn.write_buf.extend_from_slice(b"\r\n");
             }
         }
         Poll::Ready(Ok(()))

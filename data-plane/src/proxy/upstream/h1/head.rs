@@ -2,7 +2,6 @@
 //! (§6.3), and whether the connection can carry another request afterwards (§9.3).
 
 use std::mem::MaybeUninit;
-use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
@@ -16,6 +15,9 @@ use super::chunked::ChunkedDecoder;
 pub const MAX_HEAD_BYTES: usize = 128 * 1024;
 /// Most header lines in a response head (hyper's client allows 100).
 const MAX_HEADERS: usize = 128;
+/// Room in a response's header map for what the proxy adds (`Via`, `Server`, latency
+/// headers, request id ...), so that adding them does not grow the map.
+const ROOM_FOR_PROXY_HEADERS: usize = 8;
 
 /// A parsed response head.
 pub struct ResponseHead {
@@ -65,21 +67,31 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Header values are slices of the head's bytes (no copy): names first, as offsets,
-    // while the parser still borrows the buffer.
+    // Header names and values are taken from the head's bytes once the parser no longer
+    // borrows the buffer: their offsets first (on the stack), values then as slices of
+    // the frozen head (no copy).
     let base = buf.as_ptr() as usize;
-    let mut fields: Vec<(HeaderName, Range<usize>)> = Vec::with_capacity(response.headers.len());
-    for header in response.headers.iter() {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| Error::Head("invalid header name"))?;
-        let start = header.value.as_ptr() as usize - base;
-        fields.push((name, start..start + header.value.len()));
+    let count = response.headers.len();
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
+        let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+        *span = (
+            offset(header.name.as_bytes()),
+            header.name.len() as u32,
+            offset(header.value),
+            header.value.len() as u32,
+        );
     }
     let head_bytes: Bytes = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, range) in fields {
-        let value = HeaderValue::from_maybe_shared(head_bytes.slice(range))
-            .map_err(|_| Error::Head("invalid header value"))?;
+    let mut headers = HeaderMap::with_capacity(count + ROOM_FOR_PROXY_HEADERS);
+    for &(name_at, name_len, value_at, value_len) in &spans[..count] {
+        let (name_at, value_at) = (name_at as usize, value_at as usize);
+        let name = HeaderName::from_bytes(&head_bytes[name_at..name_at + name_len as usize])
+            .map_err(|_| Error::Head("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(
+            head_bytes.slice(value_at..value_at + value_len as usize),
+        )
+        .map_err(|_| Error::Head("invalid header value"))?;
         headers.append(name, value);
     }
     Ok(Some(ResponseHead {

@@ -41,8 +41,10 @@ pub struct H1Conn {
     io: Io,
     /// Bytes read and not yet consumed (a response head being parsed, body bytes).
     read_buf: BytesMut,
-    /// The request being written (kept for its capacity between requests).
-    write_buf: BytesMut,
+    /// The request being written (kept for its capacity between requests), and how much
+    /// of it was written.
+    write_buf: Vec<u8>,
+    write_pos: usize,
     pub ctl: Arc<IoControl>,
     /// Requests completed on this connection.
     pub(super) requests: u64,
@@ -56,7 +58,8 @@ impl H1Conn {
         H1Conn {
             io,
             read_buf: BytesMut::new(),
-            write_buf: BytesMut::new(),
+            write_buf: Vec::new(),
+            write_pos: 0,
             ctl,
             requests: 0,
             reused: false,
