@@ -3,8 +3,8 @@
 # run, directly to an upstream, through nginx (proxy_pass with upstream keep-alive, one
 # worker) and through portico-dp (release build, --worker-threads 1). Both proxies are pinned
 # to one core, wrk and the upstream to the other. Prints requests/s, p50/p99 latency and the
-# proxy process's CPU time per request (user+sys from /proc/PID/stat), and portico/nginx
-# ratios. See bench/README.md ("Proxy load").
+# proxy process's CPU time per request (user+sys from /proc/PID/stat, and each apart), and
+# portico/nginx ratios. See bench/README.md ("Proxy load").
 #
 # Settings (environment): DURATION (s per target, default 10), WARMUP (s, 2), CONNECTIONS
 # (64), PROXY_CPU (core of both proxies, 0), LOAD_CPU (core of wrk and the upstream, 1),
@@ -28,14 +28,15 @@ ROUNDS=${ROUNDS:-1}
 # shellcheck source=bench/common.sh
 . "$ROOT/bench/common.sh"
 
-# user+sys clock ticks of the given processes (all their threads).
+# user and sys clock ticks of the given processes (all their threads): "USER SYS".
 cpu_ticks() {
-    local total=0 pid t
+    local user=0 sys=0 pid u s
     for pid in "$@"; do
-        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
-        total=$((total + t))
+        read -r u s < <(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12, $13}')
+        user=$((user + u))
+        sys=$((sys + s))
     done
-    echo "$total"
+    echo "$user $sys"
 }
 
 # wrk's latency ("812.00us", "1.20ms", "1.01s") in milliseconds.
@@ -76,13 +77,13 @@ measure() {
     [ $# -gt 0 ] && shift && extra=("$@")
     say "== $name: ${WARMUP}s warm-up, ${DURATION}s measured"
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "${extra[@]}" "$url" >/dev/null
-    local before=0 after=0
+    local before="0 0" after="0 0"
     [ ${#pids[@]} -gt 0 ] && before=$(cpu_ticks "${pids[@]}")
     local out
     out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "$url")
     [ ${#pids[@]} -gt 0 ] && after=$(cpu_ticks "${pids[@]}")
     say "$out"
-    local requests rps p50 p99 cpu
+    local requests rps p50 p99 cpu user sys
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
@@ -91,23 +92,31 @@ measure() {
         say "warning: $name had errors (see above)"
     fi
     if [ ${#pids[@]} -gt 0 ]; then
-        cpu=$(awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
-            'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+        read -r cpu user sys < <(awk -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" \
+            -v n="$requests" 'BEGIN {
+                split(b, x, " "); split(a, y, " ")
+                u = (y[1] - x[1]) / hz * 1e6 / n; s = (y[2] - x[2]) / hz * 1e6 / n
+                printf "%.2f %.2f %.2f\n", u + s, u, s
+            }')
     else
-        cpu="-"
+        cpu="-" user="-" sys="-"
     fi
-    RESULTS+=("$name $rps $p50 $p99 $cpu")
+    RESULTS+=("$name $rps $p50 $p99 $cpu $user $sys")
 }
 
 # ratios LABEL ROW-A ROW-B: A's figures over B's.
 ratios() {
-    local a_rps a_p50 a_p99 a_cpu b_rps b_p50 b_p99 b_cpu
-    read -r _ a_rps a_p50 a_p99 a_cpu <<<"$2"
-    read -r _ b_rps b_p50 b_p99 b_cpu <<<"$3"
+    local a_rps a_p50 a_p99 a_cpu a_user a_sys b_rps b_p50 b_p99 b_cpu b_user b_sys
+    read -r _ a_rps a_p50 a_p99 a_cpu a_user a_sys <<<"$2"
+    read -r _ b_rps b_p50 b_p99 b_cpu b_user b_sys <<<"$3"
     awk -v l="$1" -v a="$a_rps" -v b="$b_rps" -v c="$a_p50" -v d="$b_p50" -v e="$a_p99" \
-        -v f="$b_p99" -v g="$a_cpu" -v h="$b_cpu" 'BEGIN {
-        printf "%s: requests/s %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx\n",
+        -v f="$b_p99" -v g="$a_cpu" -v h="$b_cpu" -v i="$a_user" -v j="$b_user" \
+        -v k="$a_sys" -v m="$b_sys" 'BEGIN {
+        printf "%s: requests/s %.2fx, p50 %.2fx, p99 %.2fx, CPU per request %.2fx", \
             l, a / b, c / d, e / f, g / h
+        # Clock ticks are coarse: a share below a tick per run has no ratio.
+        if (j > 0 && m > 0) printf ", user %.2fx, sys %.2fx", i / j, k / m
+        printf "\n"
     }'
 }
 
@@ -199,10 +208,11 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
 done
 
-printf '\n%-10s %12s %10s %10s %16s\n' target "requests/s" "p50 ms" "p99 ms" "proxy CPU us/req"
+printf '\n%-10s %12s %10s %10s %16s %8s %8s\n' target "requests/s" "p50 ms" "p99 ms" \
+    "proxy CPU us/req" user sys
 for row in "${RESULTS[@]}"; do
     # shellcheck disable=SC2086 # fields
-    printf '%-10s %12s %10s %10s %16s\n' $row
+    printf '%-10s %12s %10s %10s %16s %8s %8s\n' $row
 done
 echo
 # Rows: direct, then per round nginx, portico (and plugins).
