@@ -205,10 +205,10 @@ pub struct ProxiedHeaders {
 
 pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
     if let Some(ms) = h.upstream_latency {
-        headers.insert(X_KONG_UPSTREAM_LATENCY.clone(), HeaderValue::from(ms));
+        headers.insert(X_KONG_UPSTREAM_LATENCY.clone(), number_value(ms));
     }
     if let Some(ms) = h.proxy_latency {
-        headers.insert(X_KONG_PROXY_LATENCY.clone(), HeaderValue::from(ms));
+        headers.insert(X_KONG_PROXY_LATENCY.clone(), number_value(ms));
     }
     if let Some(token) = h.via {
         let via = append_static_token(headers.get(VIA), token);
@@ -218,7 +218,7 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
         headers.insert(SERVER, SERVER_VALUE);
     }
     if let Some(status) = h.upstream_status {
-        headers.insert(X_KONG_UPSTREAM_STATUS.clone(), HeaderValue::from(status));
+        headers.insert(X_KONG_UPSTREAM_STATUS.clone(), number_value(u64::from(status)));
     }
     if let Some(id) = h.request_id {
         headers.insert(X_KONG_REQUEST_ID.clone(), id);
@@ -233,7 +233,7 @@ pub fn add_generated_headers(
     request_id: Option<HeaderValue>,
 ) {
     if let Some(ms) = response_latency {
-        headers.insert(X_KONG_RESPONSE_LATENCY.clone(), HeaderValue::from(ms));
+        headers.insert(X_KONG_RESPONSE_LATENCY.clone(), number_value(ms));
     }
     if server {
         headers.insert(SERVER, SERVER_VALUE);
@@ -243,6 +243,26 @@ pub fn add_generated_headers(
     if let Some(id) = request_id {
         headers.insert(X_KONG_REQUEST_ID.clone(), id);
     }
+}
+
+/// A number as a header value. Latencies (in ms) and statuses are small numbers: those
+/// below 1000 come from a table made once (a clone of a static value: no allocation,
+/// no formatting), others are formatted.
+pub fn number_value(n: u64) -> HeaderValue {
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    const TABLE_SIZE: u64 = 1000;
+    if n >= TABLE_SIZE {
+        return HeaderValue::from(n);
+    }
+    let table = SMALL.get_or_init(|| {
+        (0..TABLE_SIZE)
+            .map(|i| HeaderValue::from_static(Box::leak(i.to_string().into_boxed_str())))
+            .collect()
+    });
+    table
+        .get(n as usize)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(n))
 }
 
 /// An IP address as a header value, formatted without a heap-allocated `String`.
@@ -275,6 +295,13 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn numbers_become_header_values() {
+        for n in [0, 7, 999, 1000, 123_456] {
+            assert_eq!(number_value(n), n.to_string().as_str());
+        }
     }
 
     #[test]
