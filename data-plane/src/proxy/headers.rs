@@ -218,7 +218,10 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
         headers.insert(SERVER, SERVER_VALUE);
     }
     if let Some(status) = h.upstream_status {
-        headers.insert(X_KONG_UPSTREAM_STATUS.clone(), number_value(u64::from(status)));
+        headers.insert(
+            X_KONG_UPSTREAM_STATUS.clone(),
+            number_value(u64::from(status)),
+        );
     }
     if let Some(id) = h.request_id {
         headers.insert(X_KONG_REQUEST_ID.clone(), id);

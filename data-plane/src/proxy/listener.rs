@@ -267,6 +267,8 @@ fn serve_connection<S>(
     tokio::spawn(async move {
         let mut conn = std::pin::pin!(conn);
         let result = tokio::select! {
+            // The connection first, and no random draw at every wake-up (two per request).
+            biased;
             r = conn.as_mut() => r,
             _ = drain.stopping() => {
                 // Finish the request in flight, then close (GOAWAY for HTTP/2).

@@ -24,6 +24,58 @@ pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    delimiting: Delimiting,
+}
+
+/// What the body's framing and the connection's reuse depend on, noted while the header
+/// lines are read (rather than looked up in the map again).
+#[derive(Default)]
+struct Delimiting {
+    content_length: Option<u64>,
+    /// A `Content-Length` that is not a number, or values that disagree.
+    bad_length: bool,
+    transfer_encoding: bool,
+    /// The last transfer coding is `chunked`.
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Delimiting {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        if *name == CONTENT_LENGTH {
+            self.note_length(value);
+        } else if *name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+            self.chunked = value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if *name == CONNECTION {
+            for token in value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+
+    /// Repeated values must agree (RFC 9110 §8.6), in one line or several.
+    fn note_length(&mut self, value: &[u8]) {
+        for part in value.split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            let parsed = std::str::from_utf8(part)
+                .ok()
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u64>().ok());
+            match parsed {
+                Some(n) if self.content_length.is_none_or(|l| l == n) => {
+                    self.content_length = Some(n);
+                }
+                _ => self.bad_length = true,
+            }
+        }
+    }
 }
 
 /// How the response body is delimited.
@@ -84,6 +136,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
     }
     let head_bytes: Bytes = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count + ROOM_FOR_PROXY_HEADERS);
+    let mut delimiting = Delimiting::default();
     for &(name_at, name_len, value_at, value_len) in &spans[..count] {
         let (name_at, value_at) = (name_at as usize, value_at as usize);
         let name = HeaderName::from_bytes(&head_bytes[name_at..name_at + name_len as usize])
@@ -92,12 +145,14 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
             head_bytes.slice(value_at..value_at + value_len as usize),
         )
         .map_err(|_| Error::Head("invalid header value"))?;
+        delimiting.note(&name, value.as_bytes());
         headers.append(name, value);
     }
     Ok(Some(ResponseHead {
         status,
         version,
         headers,
+        delimiting,
     }))
 }
 
@@ -114,64 +169,31 @@ pub fn framing(head: &mut ResponseHead, method: &Method) -> Result<Framing, Erro
     {
         return Ok(Framing::Empty);
     }
-    if head.headers.contains_key(TRANSFER_ENCODING) {
+    let facts = &head.delimiting;
+    if facts.transfer_encoding {
+        let chunked = facts.chunked && head.version == Version::HTTP_11;
         head.headers.remove(CONTENT_LENGTH);
-        let chunked_last = head
-            .headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked_last && head.version == Version::HTTP_11 {
+        return Ok(if chunked {
             Framing::Chunked(ChunkedDecoder::default())
         } else {
             Framing::Close
         });
     }
-    match content_length(&head.headers)? {
-        Some(0) => Ok(Framing::Empty),
-        Some(n) => Ok(Framing::Length(n)),
-        None => Ok(Framing::Close),
+    if facts.bad_length {
+        return Err(Error::Head("invalid or conflicting Content-Length"));
     }
-}
-
-/// The `Content-Length` value; repeated values must agree (RFC 9110 §8.6).
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Error> {
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        let text = value
-            .to_str()
-            .map_err(|_| Error::Head("invalid Content-Length"))?;
-        for part in text.split(',') {
-            let part = part.trim();
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Error::Head("invalid Content-Length"));
-            }
-            let n: u64 = part
-                .parse()
-                .map_err(|_| Error::Head("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(Error::Head("conflicting Content-Length values"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(length)
+    Ok(match facts.content_length {
+        Some(0) => Framing::Empty,
+        Some(n) => Framing::Length(n),
+        None => Framing::Close,
+    })
 }
 
 /// Whether the upstream keeps the connection open after this response.
 pub fn keep_alive(head: &ResponseHead) -> bool {
-    let listed = |token: &str| {
-        head.headers.get_all(CONNECTION).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
     match head.version {
-        Version::HTTP_11 => !listed("close"),
-        _ => listed("keep-alive"),
+        Version::HTTP_11 => !head.delimiting.close,
+        _ => head.delimiting.keep_alive,
     }
 }
 
@@ -227,6 +249,15 @@ mod tests {
         assert!(framing(&mut h, &get).is_err());
         let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
         assert!(framing(&mut h, &get).is_err());
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n");
+        assert!(matches!(framing(&mut h, &get), Ok(Framing::Length(5))));
+        let mut h = parsed("HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n");
+        assert!(framing(&mut h, &get).is_err());
+        let mut h = parsed("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(
+            matches!(framing(&mut h, &get), Ok(Framing::Close)),
+            "no chunked in 1.0"
+        );
         let mut h =
             parsed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert!(matches!(framing(&mut h, &get), Ok(Framing::Chunked(_))));
