@@ -68,6 +68,20 @@ async fn bind(addr: Option<SocketAddr>, what: &str) -> std::io::Result<Option<Tc
     }
 }
 
+/// Closes idle upstream connections the upstream closed, every second, for as long as
+/// the proxy exists.
+async fn sweep_pool(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.pool.sweep();
+    }
+}
+
 impl Node {
     /// Binds every listener, then starts serving. Fails if any address cannot be bound.
     pub async fn start(config: NodeConfig, runtime: RuntimeHandle) -> std::io::Result<Node> {
@@ -89,7 +103,7 @@ impl Node {
             proxy_cache_api: config.proxy_cache_api,
         });
         let drain = DrainController::new();
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(sweep_pool(Arc::downgrade(&shared)))];
         let mut addrs = (None, None, None);
         if let (Some(l), Some(d)) = (proxy, drain.drain()) {
             addrs.0 = l.local_addr().ok();

@@ -16,6 +16,7 @@ use http_body_util::Full;
 use portico_tests::client::{self, get};
 use portico_tests::entities::{route_hosts, service};
 use portico_tests::proxy::TestProxy;
+use portico_tests::upstream::Upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -291,4 +292,68 @@ async fn bytes_sent_with_the_101_head_reach_the_client() {
     }
     let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
     assert!(text.starts_with("http/1.1 101"), "{text}");
+}
+
+#[tokio::test]
+async fn a_connection_header_cannot_erase_the_forwarded_chain() {
+    let up = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", up.port()));
+    let config = ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &["up.test"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let req = get("/", "up.test")
+        .header("x-forwarded-for", "10.0.0.9")
+        .header("via", "1.1 edge")
+        .header("connection", "X-Forwarded-For, Via")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client::send(proxy.http, req).await.unwrap();
+    let json = resp.json();
+    assert_eq!(json["headers"]["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
+    let via = json["headers"]["via"].as_str().unwrap_or("");
+    assert!(via.starts_with("1.1 edge, "), "{via}");
+}
+
+#[tokio::test]
+async fn idle_connections_the_upstream_closed_are_let_go() {
+    // `/close` is answered on the pooled connection, which the upstream then closes
+    // without saying so: the proxy must close its socket too, not hold it until the
+    // connection's key is used again.
+    let up = Scripted::start(|path| match path {
+        "/close" => Reply {
+            close: true,
+            ..reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        },
+        _ => reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    })
+    .await;
+    let mut svc = service(&format!("http://127.0.0.1:{}", up.port));
+    svc.retries = 0;
+    let config = ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &["up.test"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    // In process: the pool is looked at directly.
+    let proxy = TestProxy::in_process(config, &[]).await;
+    let pool = &proxy.node().shared().pool;
+    let until = |want: usize| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while pool.idle_count() != want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} idle connections, not {want}",
+                pool.idle_count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert_eq!(fetch(&proxy, "GET", "/keep").await.status, 200);
+    until(1).await;
+    assert_eq!(fetch(&proxy, "GET", "/close").await.status, 200);
+    assert_eq!(up.connections(), 1, "the pooled connection answered");
+    until(0).await;
 }

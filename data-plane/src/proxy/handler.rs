@@ -432,17 +432,21 @@ async fn process(
     }
     let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
+    // Read before hop-by-hop removal: a `Connection` naming them must not erase the
+    // chain earlier proxies added (nginx's `$proxy_add_x_forwarded_for` keeps it).
+    let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
+    let client_via = headers.get(http::header::VIA).cloned();
     h::strip_request_hop_by_hop(&mut headers, upgrading);
     let client_ip = if ctx.client_ip == peer_ip {
         ctx.conn.peer_ip.clone()
     } else {
         h::ip_value(ctx.client_ip)
     };
-    let x_forwarded_for = match headers.get(&h::X_FORWARDED_FOR) {
+    let x_forwarded_for = match &client_xff {
         Some(prev) => h::append_token(Some(prev), ctx.conn.peer_ip.to_str().unwrap_or("")),
         None => client_ip.clone(),
     };
-    let via = h::append_static_token(headers.get(http::header::VIA), h::via_token(parts.version));
+    let via = h::append_static_token(client_via.as_ref(), h::via_token(parts.version));
     let proxy_headers = ProxyHeaders {
         upgrade: upgrading,
         te_trailers: facts.te_trailers,

@@ -354,13 +354,12 @@ pub async fn call(
             Checkout::H1 { conn, .. } => conn.reused,
             Checkout::H2 { reused, .. } => *reused,
         };
-        let Some(mut try_body) = body.for_try() else {
+        let Some(try_body) = body.for_try() else {
             return Err(last_failure);
         };
         let result = match checkout {
             Checkout::H1 { mut conn, key } => {
                 conn.ctl.set_timeouts(svc.read_timeout, svc.write_timeout);
-                try_body.arm_on_end(&conn.ctl);
                 let request = h1::RequestHead {
                     method: &head.method,
                     path_and_query: &head.path_and_query,

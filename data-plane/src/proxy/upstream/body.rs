@@ -2,12 +2,10 @@
 //!
 //! [`ClientBody`] reads the client's body with `client_body_timeout` between reads.
 //! [`ReplayableBody`] is what a request keeps across retries: empty, fully buffered
-//! (replayable), or streaming (usable once). [`UpstreamBody`] is what hyper sends for one
-//! try; it arms the connection's read clock when the last byte has been handed over.
+//! (replayable), or streaming (usable once). [`UpstreamBody`] is what one try sends.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,8 +13,6 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
-
-use super::timed_io::IoControl;
 
 /// Why the client's request body could not be read.
 #[derive(Debug)]
@@ -202,47 +198,25 @@ enum Kind {
     Stream(ClientBody),
 }
 
-/// The body hyper sends upstream for one try.
+/// The body sent upstream for one try.
 pub struct UpstreamBody {
     kind: Kind,
-    arm: Option<Arc<IoControl>>,
 }
 
 impl UpstreamBody {
     pub fn empty() -> UpstreamBody {
-        UpstreamBody {
-            kind: Kind::Empty,
-            arm: None,
-        }
+        UpstreamBody { kind: Kind::Empty }
     }
 
     pub fn full(bytes: Bytes) -> UpstreamBody {
         UpstreamBody {
             kind: Kind::Full(Some(bytes)),
-            arm: None,
         }
     }
 
     pub fn stream(body: ClientBody) -> UpstreamBody {
         UpstreamBody {
             kind: Kind::Stream(body),
-            arm: None,
-        }
-    }
-
-    /// Arms `ctl`'s read clock once the body has been handed over; arms right away when
-    /// there is no body.
-    pub fn arm_on_end(&mut self, ctl: &Arc<IoControl>) {
-        if self.is_end_stream() {
-            ctl.arm_read();
-        } else {
-            self.arm = Some(ctl.clone());
-        }
-    }
-
-    fn arm_now(&mut self) {
-        if let Some(ctl) = self.arm.take() {
-            ctl.arm_read();
         }
     }
 }
@@ -255,18 +229,11 @@ impl Body for UpstreamBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
-        let this = &mut *self;
-        let polled = match &mut this.kind {
+        match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream(s) => Pin::new(s).poll_frame(cx),
-        };
-        match &polled {
-            Poll::Ready(None) => this.arm_now(),
-            Poll::Ready(Some(Ok(_))) if this.is_end_stream() => this.arm_now(),
-            _ => {}
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

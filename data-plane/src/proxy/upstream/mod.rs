@@ -198,6 +198,22 @@ impl Pool {
         list.push(IdleH1 { conn, since: now });
     }
 
+    /// Drops idle connections that expired or that the upstream closed (or wrote to
+    /// unasked), and forgets keys left empty. Nobody reads an idle connection: without
+    /// this, one the upstream closed would hold its socket until its key is used again,
+    /// and keys nobody uses again (a DNS name's old addresses, per-request TLS settings
+    /// from plugins) would keep theirs for good.
+    pub fn sweep(&self) {
+        let timeout = self.settings.idle_timeout;
+        let mut idle = lock(&self.idle);
+        idle.retain(|_, list| {
+            list.retain_mut(|c| {
+                (timeout.is_zero() || c.since.elapsed() <= timeout) && c.conn.is_usable()
+            });
+            !list.is_empty()
+        });
+    }
+
     /// Number of idle HTTP/1.1 connections (for tests and status).
     pub fn idle_count(&self) -> usize {
         lock(&self.idle).values().map(Vec::len).sum()

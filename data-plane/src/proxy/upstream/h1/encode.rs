@@ -1,8 +1,10 @@
-//! Writing an HTTP/1.1 request head and choosing how its body is framed, as hyper's
-//! client did before (so upstreams see the same requests): `Host` first, then the
-//! headers in map order with lower-case names; a `Content-Length` or `Transfer-Encoding`
-//! the caller set is kept, otherwise a known body length becomes `Content-Length` and an
-//! unknown one `Transfer-Encoding: chunked`; no body, no framing header.
+//! Writing an HTTP/1.1 request head and choosing how its body is framed, by hyper's
+//! client's rules (so upstreams see the requests they saw before): `Host` first, then
+//! the headers in map order with lower-case names, then the proxy's own. A
+//! `Transfer-Encoding` the caller set (ending in `chunked`) wins over a `Content-Length`,
+//! which is kept; otherwise a known body length becomes `Content-Length` and an unknown
+//! one `Transfer-Encoding: chunked` (none for GET, HEAD and CONNECT, which send no body
+//! then); no body, no framing header.
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::uri::PathAndQuery;
@@ -10,6 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body::Body;
 
 use super::super::{ProxyHeaders, UpstreamBody};
+use super::head::merge_content_length;
 
 /// What the request line and headers are made of.
 pub struct RequestHead<'a> {
@@ -25,33 +28,53 @@ pub struct RequestHead<'a> {
 /// How the request body goes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
-    /// As is: no body, or `Content-Length` bytes.
-    Plain,
+    /// Exactly this many bytes (the `Content-Length` sent, or 0 without one).
+    Length(u64),
     Chunked,
 }
 
-/// Writes the head into `out` and returns how the body must be framed.
-pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut Vec<u8>) -> BodyFraming {
+/// Writes the head into `out` and returns how the body must be framed; refuses framing
+/// headers it cannot honour (set by a plugin: the client's are checked by the server).
+pub fn encode_head(
+    head: &RequestHead<'_>,
+    body: &UpstreamBody,
+    out: &mut Vec<u8>,
+) -> Result<BodyFraming, &'static str> {
     let headers = head.headers;
-    let mut framing = BodyFraming::Plain;
     let mut add: Option<(&[u8], &[u8])> = None;
     let length_value: HeaderValue;
-    if let Some(te) = headers.get(TRANSFER_ENCODING) {
-        if is_chunked(te) {
-            framing = BodyFraming::Chunked;
+    let by_transfer_encoding = headers.contains_key(TRANSFER_ENCODING);
+    let framing = if let Some(te) = headers.get(TRANSFER_ENCODING) {
+        if !is_chunked(te) {
+            return Err("a Transfer-Encoding that does not end in chunked");
         }
-    } else if !headers.contains_key(CONTENT_LENGTH) && !body.is_end_stream() {
+        BodyFraming::Chunked
+    } else if headers.contains_key(CONTENT_LENGTH) {
+        let mut length = None;
+        for value in headers.get_all(CONTENT_LENGTH) {
+            if !merge_content_length(value.as_bytes(), &mut length) {
+                return Err("an invalid Content-Length");
+            }
+        }
+        BodyFraming::Length(length.unwrap_or(0))
+    } else if body.is_end_stream() {
+        BodyFraming::Length(0)
+    } else {
         match body.size_hint().exact() {
             Some(n) => {
                 length_value = HeaderValue::from(n);
                 add = Some((b"content-length", length_value.as_bytes()));
+                BodyFraming::Length(n)
+            }
+            None if matches!(*head.method, Method::GET | Method::HEAD | Method::CONNECT) => {
+                BodyFraming::Length(0)
             }
             None => {
-                framing = BodyFraming::Chunked;
                 add = Some((b"transfer-encoding", b"chunked"));
+                BodyFraming::Chunked
             }
         }
-    }
+    };
 
     out.reserve(256 + headers.len() * 32);
     out.extend_from_slice(head.method.as_str().as_bytes());
@@ -62,7 +85,9 @@ pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut Vec<u8
     out.extend_from_slice(b"\r\n");
     let proxy_headers = head.proxy_headers;
     for (name, value) in headers {
-        if name == HOST || proxy_headers.replaces(name) {
+        // A chunked body has no length to announce.
+        let overridden = by_transfer_encoding && name == CONTENT_LENGTH;
+        if name == HOST || overridden || proxy_headers.replaces(name) {
             continue;
         }
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
@@ -73,7 +98,7 @@ pub fn encode_head(head: &RequestHead<'_>, body: &UpstreamBody, out: &mut Vec<u8
         put_field(out, name, value);
     }
     out.extend_from_slice(b"\r\n");
-    framing
+    Ok(framing)
 }
 
 fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -120,7 +145,7 @@ mod tests {
             proxy_headers: &proxy_headers,
         };
         let mut out = Vec::new();
-        let framing = encode_head(&head, body, &mut out);
+        let framing = encode_head(&head, body, &mut out).expect("encodable");
         (String::from_utf8(out).expect("ascii"), framing)
     }
 
@@ -137,7 +162,7 @@ mod tests {
                 "POST /a?b=1 HTTP/1.1\r\nhost: example.com:8080\r\nx-a: 1\r\n{PROXY}content-length: 3\r\n\r\n"
             )
         );
-        assert_eq!(framing, BodyFraming::Plain);
+        assert_eq!(framing, BodyFraming::Length(3));
     }
 
     #[test]
@@ -154,11 +179,44 @@ mod tests {
     }
 
     #[test]
+    fn framing_headers_that_cannot_be_honoured_are_refused() {
+        let method = Method::POST;
+        let pq = PathAndQuery::from_static("/");
+        let host = HeaderValue::from_static("h");
+        let proxy_headers = crate::proxy::upstream::proxy_headers::sample(false);
+        for (name, value) in [
+            (CONTENT_LENGTH, "ten"),
+            (CONTENT_LENGTH, "3, 4"),
+            (TRANSFER_ENCODING, "gzip"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_static(value));
+            let head = RequestHead {
+                method: &method,
+                path_and_query: &pq,
+                host: &host,
+                headers: &headers,
+                proxy_headers: &proxy_headers,
+            };
+            let body = UpstreamBody::full(Bytes::from_static(b"abc"));
+            assert!(
+                encode_head(&head, &body, &mut Vec::new()).is_err(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn a_chunked_transfer_encoding_is_honoured() {
         let mut headers = HeaderMap::new();
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("gzip, chunked"));
         let (_, framing) = encoded(&headers, &UpstreamBody::full(Bytes::from_static(b"abc")));
         assert_eq!(framing, BodyFraming::Chunked);
+        let mut headers = HeaderMap::new();
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("3"));
+        let (text, _) = encoded(&headers, &UpstreamBody::full(Bytes::from_static(b"abc")));
+        assert!(!text.contains("content-length"), "chunked wins: {text}");
         let mut out = Vec::new();
         put_chunk_size(&mut out, 0x1a2b);
         assert_eq!(&out[..], b"1a2b\r\n");

@@ -36,12 +36,16 @@ pub async fn exchange(
     let method: &Method = head.method;
     conn.write_buf.clear();
     conn.write_pos = 0;
-    let framing = encode_head(&head, &body, &mut conn.write_buf);
+    let framing = encode_head(&head, &body, &mut conn.write_buf).map_err(Error::Request)?;
     let mut writer = Writer {
         head_len: conn.write_buf.len(),
         written: 0,
         body,
         chunked: framing == BodyFraming::Chunked,
+        remaining: match framing {
+            BodyFraming::Length(n) => n,
+            BodyFraming::Chunked => 0,
+        },
         large: None,
         body_done: false,
         finished: false,
@@ -50,8 +54,15 @@ pub async fn exchange(
     let mut head = std::future::poll_fn(|cx| {
         if !writer.finished {
             match writer.poll_write(conn, cx) {
-                Poll::Ready(Ok(())) => writer.finished = true,
-                Poll::Ready(Err(e @ (Error::ClientBody(_) | Error::NotSent(_)))) => {
+                Poll::Ready(Ok(())) => {
+                    // The request is out: from now on the upstream must answer within
+                    // the read timeout (nginx's proxy_read_timeout starts here too).
+                    conn.ctl.arm_read();
+                    writer.finished = true;
+                }
+                Poll::Ready(Err(
+                    e @ (Error::ClientBody(_) | Error::NotSent(_) | Error::Request(_)),
+                )) => {
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Err(e)) if e.is_timeout() => return Poll::Ready(Err(e)),
@@ -72,7 +83,8 @@ pub async fn exchange(
     })
     .await?;
     let framing = super::head::framing(&mut head, method)?;
-    let complete = writer.body_done && writer.failed.is_none() && conn.write_buf.is_empty();
+    // Pooled only if the whole request went out (an early answer leaves it unfinished).
+    let complete = writer.finished && writer.failed.is_none();
     let keep_alive = complete
         && super::head::keep_alive(&head)
         && !matches!(framing, Framing::Close | Framing::Upgrade);
@@ -109,6 +121,8 @@ struct Writer {
     written: usize,
     body: UpstreamBody,
     chunked: bool,
+    /// Body bytes still due under the `Content-Length` sent (not chunked).
+    remaining: u64,
     /// A large body chunk, written after `write_buf`.
     large: Option<Bytes>,
     body_done: bool,
@@ -131,10 +145,15 @@ impl Writer {
                         self.body_done = true;
                         if self.chunked {
                             conn.write_buf.extend_from_slice(b"0\r\n\r\n");
+                        } else if self.remaining > 0 {
+                            // The upstream would take the next request for the rest.
+                            return Poll::Ready(Err(Error::Request(
+                                "request body shorter than its Content-Length",
+                            )));
                         }
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(Error::ClientBody(e))),
-                    Poll::Ready(Some(Ok(frame))) => self.add(frame, conn),
+                    Poll::Ready(Some(Ok(frame))) => self.add(frame, conn)?,
                 }
             }
             ready!(self.poll_drain(conn, cx))?;
@@ -152,16 +171,24 @@ impl Writer {
         }
     }
 
-    fn add(&mut self, frame: Frame<Bytes>, conn: &mut H1Conn) {
+    fn add(&mut self, frame: Frame<Bytes>, conn: &mut H1Conn) -> Result<(), Error> {
         // Request trailers are not sent over HTTP/1.1 (nor were they by hyper).
         let Ok(data) = frame.into_data() else {
-            return;
+            return Ok(());
         };
         if data.is_empty() {
-            return;
+            return Ok(());
         }
         if self.chunked {
             put_chunk_size(&mut conn.write_buf, data.len());
+        } else {
+            // Bytes past the length sent would reach the upstream as another request.
+            self.remaining =
+                self.remaining
+                    .checked_sub(data.len() as u64)
+                    .ok_or(Error::Request(
+                        "request body longer than its Content-Length",
+                    ))?;
         }
         if data.len() <= COPY_LIMIT {
             conn.write_buf.extend_from_slice(&data);
@@ -171,6 +198,7 @@ impl Writer {
         } else {
             self.large = Some(data);
         }
+        Ok(())
     }
 
     /// Writes `write_buf`, then the large chunk (and its chunk end).
@@ -209,6 +237,66 @@ impl Writer {
             Error::NotSent(e)
         } else {
             Error::Write(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http::uri::PathAndQuery;
+    use http::{HeaderMap, HeaderValue, Method};
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::proxy::upstream::connect::UpstreamStream;
+    use crate::proxy::upstream::proxy_headers;
+    use crate::proxy::upstream::timed_io::{IoControl, TimedIo};
+
+    /// A connection to a socket that reads everything and never answers.
+    async fn connection_to_a_sink() -> H1Conn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            }
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let ctl = Arc::new(IoControl::default());
+        H1Conn::new(TimedIo::new(UpstreamStream::Plain(tcp), ctl.clone()), ctl)
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_match_its_content_length_is_refused() {
+        let proxy_headers = proxy_headers::sample(false);
+        let pq = PathAndQuery::from_static("/");
+        let host = HeaderValue::from_static("up");
+        for (length, expected) in [("2", "longer"), ("10", "shorter")] {
+            let mut conn = connection_to_a_sink().await;
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from_static(length),
+            );
+            let head = RequestHead {
+                method: &Method::POST,
+                path_and_query: &pq,
+                host: &host,
+                headers: &headers,
+                proxy_headers: &proxy_headers,
+            };
+            let body = UpstreamBody::full(Bytes::from_static(b"hello"));
+            match exchange(&mut conn, head, body).await {
+                Err(Error::Request(what)) => assert!(what.contains(expected), "{what}"),
+                Err(e) => panic!("Content-Length {length}: {e}"),
+                Ok(_) => panic!("Content-Length {length}: sent"),
+            }
         }
     }
 }

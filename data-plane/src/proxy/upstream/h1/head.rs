@@ -60,22 +60,29 @@ impl Delimiting {
         }
     }
 
-    /// Repeated values must agree (RFC 9110 §8.6), in one line or several.
     fn note_length(&mut self, value: &[u8]) {
-        for part in value.split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            let parsed = std::str::from_utf8(part)
-                .ok()
-                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|p| p.parse::<u64>().ok());
-            match parsed {
-                Some(n) if self.content_length.is_none_or(|l| l == n) => {
-                    self.content_length = Some(n);
-                }
-                _ => self.bad_length = true,
-            }
+        if !merge_content_length(value, &mut self.content_length) {
+            self.bad_length = true;
         }
     }
+}
+
+/// Adds one `Content-Length` field value to `length`: a number, or a list of numbers,
+/// that must all agree with each other and with earlier values (RFC 9110 §8.6). False
+/// when one is not a number or disagrees.
+pub fn merge_content_length(value: &[u8], length: &mut Option<u64>) -> bool {
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        let parsed = std::str::from_utf8(part)
+            .ok()
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u64>().ok());
+        match parsed {
+            Some(n) if length.is_none_or(|l| l == n) => *length = Some(n),
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// How the response body is delimited.

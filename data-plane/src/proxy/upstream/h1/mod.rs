@@ -100,6 +100,8 @@ pub enum Error {
     Body(&'static str),
     /// Reading the client's request body failed.
     ClientBody(ClientBodyError),
+    /// The request cannot be sent as it is (framing headers that do not fit its body).
+    Request(&'static str),
 }
 
 impl Error {
@@ -124,6 +126,7 @@ impl std::fmt::Display for Error {
             Error::Head(what) => write!(f, "invalid response head: {what}"),
             Error::Body(what) => write!(f, "invalid response body: {what}"),
             Error::ClientBody(e) => e.fmt(f),
+            Error::Request(what) => write!(f, "request not sent: {what}"),
         }
     }
 }
