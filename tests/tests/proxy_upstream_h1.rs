@@ -1,8 +1,9 @@
 //! The proxy's HTTP/1.1 client on the wire (RFC 9112), against upstreams scripted byte
 //! by byte: response framings (chunked with extensions and trailers, close-delimited,
 //! HTTP/1.0, HEAD), informational heads, malformed responses (502), an upstream that
-//! answers before reading the request body, bytes sent right after `101`, and when a
-//! connection may carry another request.
+//! answers before reading the request body, bytes sent right after `101`, when a
+//! connection may carry another request, idle connections the upstream closed, the
+//! forwarded chain, and when the read timeout starts.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -356,4 +357,56 @@ async fn idle_connections_the_upstream_closed_are_let_go() {
     assert_eq!(fetch(&proxy, "GET", "/close").await.status, 200);
     assert_eq!(up.connections(), 1, "the pooled connection answered");
     until(0).await;
+}
+
+#[tokio::test]
+async fn the_read_timeout_starts_once_the_request_is_written() {
+    // An upstream that takes a while before it reads a large body (its receive buffer
+    // kept small so the body cannot all wait in socket buffers), then answers at once:
+    // the upload is still going when `read_timeout` has passed, and must not be cut.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(16).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    const BODY: usize = 7 * 1024 * 1024;
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut buf = Vec::new();
+        let Some(end) = read_until_head_end(&mut stream, &mut buf).await else {
+            return;
+        };
+        let mut received = buf.len() - end;
+        let mut chunk = vec![0u8; 65536];
+        while received < BODY {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+    });
+    let mut svc = service(&format!("http://127.0.0.1:{port}"));
+    svc.retries = 0;
+    svc.read_timeout = 300;
+    let config = ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &["up.test"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config).await;
+    let req = Request::post("/")
+        .header("host", "up.test")
+        .body(Full::new(Bytes::from(vec![b'x'; BODY])))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(20), client::send(proxy.http, req))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert_eq!((resp.status.as_u16(), resp.text().as_str()), (200, "ok"));
 }
