@@ -34,7 +34,8 @@ fn instant_of(nanos: u64) -> Instant {
 }
 
 /// Timeouts and the read clock of one upstream connection, shared between the socket
-/// wrapper (inside hyper's connection task) and the request using the connection.
+/// wrapper and the request using the connection (for HTTP/2, inside hyper's connection
+/// task).
 #[derive(Debug, Default)]
 pub struct IoControl {
     read_timeout_ms: AtomicU64,
