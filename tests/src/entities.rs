@@ -8,6 +8,15 @@ use common::model::{
 };
 use uuid::Uuid;
 
+/// A configuration with `svc` and one route to it matching `host`.
+pub fn one_host_route(svc: Service, host: &str) -> data_plane::runtime::ConfigSet {
+    data_plane::runtime::ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &[host])],
+        services: vec![svc],
+        ..Default::default()
+    }
+}
+
 /// A service from Kong's `url` shorthand (`http://host:port/path`).
 pub fn service(url: &str) -> Service {
     let uri: http::Uri = url.parse().expect("service url");

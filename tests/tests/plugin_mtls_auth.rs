@@ -514,6 +514,35 @@ async fn route_snis_limit_certificate_requests_and_send_ca_dn_names_the_cas() {
 }
 
 /// Serves `crl` at `/ca.crl`, also to absolute-form requests (as a forward proxy).
+/// A proxy with one route per `(path, extra config)` case, each with its own mtls-auth
+/// instance trusting `root`, and the consumer `alice`; the echo upstream lives as long as
+/// the returned value.
+async fn mtls_per_route(
+    root: &TestCa,
+    cases: impl IntoIterator<Item = (&'static str, Value)>,
+) -> (TestProxy, Upstream) {
+    let upstream = Upstream::echo().await;
+    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
+    let ca = ca_certificate(&root.pem);
+    let mut routes = Vec::new();
+    let mut plugins = Vec::new();
+    for (path, extra) in cases {
+        let route = route_paths(Some(&svc), &[path]);
+        plugins.push(mtls(&ca, extra).on_route(&route));
+        routes.push(route);
+    }
+    let proxy = TestProxy::start(ConfigSet {
+        plugins,
+        routes,
+        consumers: vec![consumer("alice")],
+        ca_certificates: vec![ca],
+        services: vec![svc],
+        ..Default::default()
+    })
+    .await;
+    (proxy, upstream)
+}
+
 async fn crl_server(crl: Vec<u8>) -> Upstream {
     let crl = Bytes::from(crl);
     Upstream::start(move |req, _| {
@@ -553,9 +582,6 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
     let unreachable = with_dp(1003, format!("http://127.0.0.1:{closed}/ca.crl"));
     let proxied = with_dp(1002, "http://crl.portico.invalid/ca.crl".to_string());
 
-    let upstream = Upstream::echo().await;
-    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
-    let ca = ca_certificate(&root.pem);
     let cases = [
         ("/default", json!({})),
         ("/strict", json!({"revocation_check_mode": "STRICT"})),
@@ -565,22 +591,7 @@ async fn revoked_certificates_are_refused_per_revocation_check_mode() {
             json!({"http_proxy_host": "127.0.0.1", "http_proxy_port": crl.port()}),
         ),
     ];
-    let mut routes = Vec::new();
-    let mut plugins = Vec::new();
-    for (path, extra) in cases {
-        let route = route_paths(Some(&svc), &[path]);
-        plugins.push(mtls(&ca, extra).on_route(&route));
-        routes.push(route);
-    }
-    let proxy = TestProxy::start(ConfigSet {
-        plugins,
-        routes,
-        consumers: vec![consumer("alice")],
-        ca_certificates: vec![ca],
-        services: vec![svc],
-        ..Default::default()
-    })
-    .await;
+    let (proxy, _upstream) = mtls_per_route(&root, cases).await;
 
     let status = |path: &'static str, cert: &Pem| {
         let proxy = &proxy;
@@ -727,9 +738,6 @@ async fn ocsp_answers_decide_revocation_before_crls() {
     );
     let proxied_revoked = issue(2002, "http://ocsp.portico.invalid/ocsp".to_string(), None);
 
-    let upstream = Upstream::echo().await;
-    let svc = service(&format!("http://127.0.0.1:{}", upstream.port()));
-    let ca = ca_certificate(&root.pem);
     let cases = [
         ("/default", json!({})),
         ("/strict", json!({"revocation_check_mode": "STRICT"})),
@@ -738,22 +746,7 @@ async fn ocsp_answers_decide_revocation_before_crls() {
             json!({"http_proxy_host": "127.0.0.1", "http_proxy_port": responder.port()}),
         ),
     ];
-    let mut routes = Vec::new();
-    let mut plugins = Vec::new();
-    for (path, extra) in cases {
-        let route = route_paths(Some(&svc), &[path]);
-        plugins.push(mtls(&ca, extra).on_route(&route));
-        routes.push(route);
-    }
-    let proxy = TestProxy::start(ConfigSet {
-        plugins,
-        routes,
-        consumers: vec![consumer("alice")],
-        ca_certificates: vec![ca],
-        services: vec![svc],
-        ..Default::default()
-    })
-    .await;
+    let (proxy, _upstream) = mtls_per_route(&root, cases).await;
     let call = |path: &'static str, cert: &Pem| {
         let proxy = &proxy;
         let cert = cert.clone();

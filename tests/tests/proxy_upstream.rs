@@ -12,7 +12,9 @@ use data_plane::runtime::ConfigSet;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use portico_tests::client::{self, get};
-use portico_tests::entities::{route_hosts, route_paths, service, target, upstream};
+use portico_tests::entities::{
+    one_host_route, route_hosts, route_paths, service, target, upstream,
+};
 use portico_tests::proxy::TestProxy;
 use portico_tests::upstream::{Chunks, Upstream, full};
 use tokio::io::AsyncReadExt;
@@ -23,12 +25,7 @@ fn empty() -> Full<Bytes> {
 }
 
 async fn single_route(svc: common::model::Service) -> TestProxy {
-    let config = ConfigSet {
-        routes: vec![route_hosts(Some(&svc), &["up.test"])],
-        services: vec![svc],
-        ..Default::default()
-    };
-    TestProxy::start(config).await
+    TestProxy::start(one_host_route(svc, "up.test")).await
 }
 
 async fn send(proxy: &TestProxy, path: &str) -> client::Resp {

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use data_plane::runtime::ConfigSet;
 use http::Request;
 use http_body_util::Full;
 use portico_tests::client::{self, get};
-use portico_tests::entities::{route_hosts, service};
+use portico_tests::entities::{one_host_route, service};
 use portico_tests::proxy::TestProxy;
 use portico_tests::upstream::Upstream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,11 +122,7 @@ async fn read_until_head_end(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Optio
 async fn proxy_to(up: &Scripted) -> TestProxy {
     let mut svc = service(&format!("http://127.0.0.1:{}", up.port));
     svc.retries = 0;
-    let config = ConfigSet {
-        routes: vec![route_hosts(Some(&svc), &["up.test"])],
-        services: vec![svc],
-        ..Default::default()
-    };
+    let config = one_host_route(svc, "up.test");
     TestProxy::start(config).await
 }
 
@@ -299,11 +294,7 @@ async fn bytes_sent_with_the_101_head_reach_the_client() {
 async fn a_connection_header_cannot_erase_the_forwarded_chain() {
     let up = Upstream::echo().await;
     let svc = service(&format!("http://127.0.0.1:{}", up.port()));
-    let config = ConfigSet {
-        routes: vec![route_hosts(Some(&svc), &["up.test"])],
-        services: vec![svc],
-        ..Default::default()
-    };
+    let config = one_host_route(svc, "up.test");
     let proxy = TestProxy::start(config).await;
     let req = get("/", "up.test")
         .header("x-forwarded-for", "10.0.0.9")
@@ -333,11 +324,7 @@ async fn idle_connections_the_upstream_closed_are_let_go() {
     .await;
     let mut svc = service(&format!("http://127.0.0.1:{}", up.port));
     svc.retries = 0;
-    let config = ConfigSet {
-        routes: vec![route_hosts(Some(&svc), &["up.test"])],
-        services: vec![svc],
-        ..Default::default()
-    };
+    let config = one_host_route(svc, "up.test");
     // In process: the pool is looked at directly.
     let proxy = TestProxy::in_process(config, &[]).await;
     let pool = &proxy.node().shared().pool;
@@ -394,11 +381,7 @@ async fn the_read_timeout_starts_once_the_request_is_written() {
     let mut svc = service(&format!("http://127.0.0.1:{port}"));
     svc.retries = 0;
     svc.read_timeout = 300;
-    let config = ConfigSet {
-        routes: vec![route_hosts(Some(&svc), &["up.test"])],
-        services: vec![svc],
-        ..Default::default()
-    };
+    let config = one_host_route(svc, "up.test");
     let proxy = TestProxy::start(config).await;
     let req = Request::post("/")
         .header("host", "up.test")

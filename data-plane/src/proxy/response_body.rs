@@ -177,7 +177,7 @@ impl UpstreamStream {
                 Poll::Ready(Some(Ok(frame)))
             }
             // A broken HTTP/1.1 body has dropped its connection already.
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            failed @ Poll::Ready(Some(Err(_))) => failed,
             Poll::Pending => {
                 let Some(timeout) = self.frame_timeout else {
                     return Poll::Pending;

@@ -180,22 +180,16 @@ impl Pool {
         if self.settings.pool_size == 0 || (max > 0 && conn.requests >= max) {
             return;
         }
-        let now = Instant::now();
+        // Expired entries are left to `sweep` (and skipped by `pop_idle` meanwhile).
         let mut idle = lock(&self.idle);
         let list = idle.entry(key).or_default();
-        // Entries are pushed in time order: expired ones are at the front.
-        let timeout = self.settings.idle_timeout;
-        if !timeout.is_zero() {
-            let expired = list
-                .iter()
-                .take_while(|c| now.duration_since(c.since) > timeout)
-                .count();
-            list.drain(..expired);
-        }
         if list.len() >= self.settings.pool_size {
             list.remove(0);
         }
-        list.push(IdleH1 { conn, since: now });
+        list.push(IdleH1 {
+            conn,
+            since: Instant::now(),
+        });
     }
 
     /// Drops idle connections that expired or that the upstream closed (or wrote to

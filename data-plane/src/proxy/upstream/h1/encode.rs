@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use http_body::Body;
 
 use super::super::{ProxyHeaders, UpstreamBody};
-use super::head::merge_content_length;
+use super::head::{ends_in_chunked, merge_content_length};
 
 /// What the request line and headers are made of.
 pub struct RequestHead<'a> {
@@ -43,9 +43,9 @@ pub fn encode_head(
     let headers = head.headers;
     let mut add: Option<(&[u8], &[u8])> = None;
     let length_value: HeaderValue;
-    let by_transfer_encoding = headers.contains_key(TRANSFER_ENCODING);
-    let framing = if let Some(te) = headers.get(TRANSFER_ENCODING) {
-        if !is_chunked(te) {
+    let transfer_encoding = headers.get(TRANSFER_ENCODING);
+    let framing = if let Some(te) = transfer_encoding {
+        if !ends_in_chunked(te.as_bytes()) {
             return Err("a Transfer-Encoding that does not end in chunked");
         }
         BodyFraming::Chunked
@@ -86,7 +86,7 @@ pub fn encode_head(
     let proxy_headers = head.proxy_headers;
     for (name, value) in headers {
         // A chunked body has no length to announce.
-        let overridden = by_transfer_encoding && name == CONTENT_LENGTH;
+        let overridden = transfer_encoding.is_some() && name == CONTENT_LENGTH;
         if name == HOST || overridden || proxy_headers.replaces(name) {
             continue;
         }
@@ -106,13 +106,6 @@ fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-fn is_chunked(te: &HeaderValue) -> bool {
-    te.to_str()
-        .ok()
-        .and_then(|v| v.rsplit(',').next())
-        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
 }
 
 /// The line that starts a chunk of `len` bytes.

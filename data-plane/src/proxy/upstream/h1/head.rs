@@ -47,10 +47,7 @@ impl Delimiting {
             self.note_length(value);
         } else if *name == TRANSFER_ENCODING {
             self.transfer_encoding = true;
-            self.chunked = value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            self.chunked = ends_in_chunked(value);
         } else if *name == CONNECTION {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
@@ -65,6 +62,14 @@ impl Delimiting {
             self.bad_length = true;
         }
     }
+}
+
+/// Whether the last coding of a `Transfer-Encoding` value is `chunked`.
+pub fn ends_in_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 /// Adds one `Content-Length` field value to `length`: a number, or a list of numbers,
