@@ -12,7 +12,9 @@
 # auth-rate: also measure a second portico-dp whose route has key-auth and rate-limiting
 # with the local policy, wrk sending the consumer's key, and print its ratios to the
 # plugin-less portico-dp), ROUNDS (1: how many times the proxies are measured, in turn;
-# with more, each round's ratios and their medians are printed).
+# with more, each round's ratios and their medians are printed), RELAY (on: also measure
+# nginx's stream module relaying the TCP connections to the upstream without reading HTTP,
+# the floor of any proxy's CPU per request on this workload; off to skip).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -25,6 +27,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PORTICO_DP=${PORTICO_DP:-$TARGET_DIR/release/portico-dp}
 PLUGINS=${PLUGINS:-off}
 ROUNDS=${ROUNDS:-1}
+RELAY=${RELAY:-on}
 # shellcheck source=bench/common.sh
 . "$ROOT/bench/common.sh"
 
@@ -48,12 +51,20 @@ to_ms() {
     }'
 }
 
+# Where nginx's dynamic stream module is (Debian: package libnginx-mod-stream).
+stream_module() {
+    local dir
+    dir=$(nginx -V 2>&1 | tr ' ' '\n' | sed -n 's/^--modules-path=//p')
+    echo "${dir:-/usr/lib/nginx/modules}/ngx_stream_module.so"
+}
+
 install_tools() {
     local missing=()
     command -v wrk >/dev/null || missing+=(wrk)
     command -v nginx >/dev/null || missing+=(nginx)
     command -v taskset >/dev/null || missing+=(util-linux)
     command -v curl >/dev/null || missing+=(curl)
+    [ "$RELAY" = on ] && [ ! -e "$(stream_module)" ] && missing+=(libnginx-mod-stream)
     [ ${#missing[@]} -eq 0 ] && return
     say "installing ${missing[*]}"
     local sudo=""
@@ -140,6 +151,10 @@ case "$PLUGINS" in
 off | auth-rate) ;;
 *) say "PLUGINS must be off or auth-rate" && exit 1 ;;
 esac
+case "$RELAY" in
+on | off) ;;
+*) say "RELAY must be on or off" && exit 1 ;;
+esac
 mkdir -p "$WORK/tmp"
 
 UP_PORT=$(free_port)
@@ -172,6 +187,30 @@ taskset -c "$PROXY_CPU" nginx -p "$WORK" -c "$WORK/proxy.conf" &
 NGINX_MASTER=$!
 PIDS+=("$NGINX_MASTER")
 
+# The floor: nginx's stream module relaying bytes between each client connection and an
+# upstream connection of its own (no HTTP parsing, no headers): the system calls of a
+# keep-alive proxy and nothing else. Same core, one worker.
+if [ "$RELAY" = on ]; then
+    RELAY_PORT=$(free_port)
+    cat >"$WORK/relay.conf" <<EOF
+load_module $(stream_module);
+worker_processes 1;
+daemon off;
+pid $WORK/relay.conf.pid;
+error_log $WORK/relay.conf.error.log warn;
+events { worker_connections 4096; }
+stream {
+    server {
+        listen 127.0.0.1:$RELAY_PORT;
+        proxy_pass 127.0.0.1:$UP_PORT;
+    }
+}
+EOF
+    taskset -c "$PROXY_CPU" nginx -p "$WORK" -c "$WORK/relay.conf" &
+    RELAY_MASTER=$!
+    PIDS+=("$RELAY_MASTER")
+fi
+
 PORTICO_PID=$(start_portico "$PORTICO_PORT" "$STATUS_PORT" off)
 PIDS+=("$PORTICO_PID")
 if [ "$PLUGINS" = auth-rate ]; then
@@ -183,6 +222,7 @@ fi
 
 wait_for "http://127.0.0.1:$UP_PORT/" "the upstream"
 wait_for "http://127.0.0.1:$NGINX_PORT/" "nginx"
+[ "$RELAY" = on ] && wait_for "http://127.0.0.1:$RELAY_PORT/" "the nginx stream relay"
 wait_for "http://127.0.0.1:$STATUS_PORT/status/ready" "portico-dp"
 wait_for "http://127.0.0.1:$PORTICO_PORT/" "portico-dp's proxy"
 if [ "$PLUGINS" = auth-rate ]; then
@@ -191,6 +231,7 @@ if [ "$PLUGINS" = auth-rate ]; then
         { say "portico-dp (plugins) does not accept the consumer's key"; exit 1; }
 fi
 NGINX_WORKERS=$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')
+[ "$RELAY" = on ] && RELAY_WORKERS=$(pgrep -P "$RELAY_MASTER" | tr '\n' ' ')
 
 say "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "$(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), portico-dp $("$PORTICO_DP" --version 2>/dev/null | awk '{print $2}')"
@@ -201,6 +242,10 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$ROUNDS" -gt 1 ] && suffix="#$round"
     # shellcheck disable=SC2086 # one argument per worker pid
     measure "nginx$suffix" "http://127.0.0.1:$NGINX_PORT/" "$NGINX_MASTER" $NGINX_WORKERS
+    if [ "$RELAY" = on ]; then
+        # shellcheck disable=SC2086 # one argument per worker pid
+        measure "relay$suffix" "http://127.0.0.1:$RELAY_PORT/" "$RELAY_MASTER" $RELAY_WORKERS
+    fi
     measure "portico$suffix" "http://127.0.0.1:$PORTICO_PORT/" "$PORTICO_PID"
     if [ "$PLUGINS" = auth-rate ]; then
         measure "plugins$suffix" "http://127.0.0.1:$PLUGINS_PORT/" "$PLUGINS_PID" -- \
@@ -215,18 +260,25 @@ for row in "${RESULTS[@]}"; do
     printf '%-10s %12s %10s %10s %16s %8s %8s\n' $row
 done
 echo
-# Rows: direct, then per round nginx, portico (and plugins).
+# Rows: direct, then per round nginx, (relay,) portico (and plugins).
 per_round=2
-[ "$PLUGINS" = auth-rate ] && per_round=3
+[ "$RELAY" = on ] && per_round=$((per_round + 1))
+[ "$PLUGINS" = auth-rate ] && per_round=$((per_round + 1))
 RATIOS=()
 for round in $(seq 1 "$ROUNDS"); do
-    first=$((1 + (round - 1) * per_round))
+    nginx_row=$((1 + (round - 1) * per_round))
+    portico_row=$((nginx_row + 1))
+    [ "$RELAY" = on ] && portico_row=$((nginx_row + 2))
     label=""
     [ "$ROUNDS" -gt 1 ] && label=" (round $round)"
-    RATIOS+=("$(ratios "portico / nginx$label" "${RESULTS[first + 1]}" "${RESULTS[first]}")")
+    RATIOS+=("$(ratios "portico / nginx$label" "${RESULTS[portico_row]}" "${RESULTS[nginx_row]}")")
+    if [ "$RELAY" = on ]; then
+        RATIOS+=("$(ratios "relay (the floor) / nginx$label" "${RESULTS[nginx_row + 1]}" \
+            "${RESULTS[nginx_row]}")")
+    fi
     if [ "$PLUGINS" = auth-rate ]; then
         RATIOS+=("$(ratios "portico with key-auth + rate-limiting / portico$label" \
-            "${RESULTS[first + 2]}" "${RESULTS[first + 1]}")")
+            "${RESULTS[portico_row + 1]}" "${RESULTS[portico_row]}")")
     fi
 done
 printf '%s\n' "${RATIOS[@]}"
