@@ -7,7 +7,6 @@ use common::model::Protocol;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, LOCATION};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 
 use super::Shared;
 use super::context::{ConnInfo, RequestContext, ResponseSource};
@@ -16,6 +15,7 @@ use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
 use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
+use super::server::{ClientUpgrade, DownstreamBody};
 use super::upstream::{ClientBody, ClientBodyError, ProxyHeaders, ReplayableBody, ResponseBody};
 use super::upstream_call::{self, UpstreamHead};
 use crate::plugins::pdk::response::ResponseHead;
@@ -35,7 +35,7 @@ struct RequestFacts {
     content_type: Option<HeaderValue>,
     te_trailers: bool,
     debug: bool,
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    upgrade: Option<ClientUpgrade>,
 }
 
 impl RequestFacts {
@@ -54,7 +54,7 @@ impl RequestFacts {
 
 /// Serves one request. Never fails: every problem becomes a Kong-style response.
 pub async fn handle(
-    req: Request<Incoming>,
+    req: Request<DownstreamBody>,
     conn: Arc<ConnInfo>,
     shared: Arc<Shared>,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -64,10 +64,11 @@ pub async fn handle(
     shared.request_started();
     let ctx = RequestContext::new(conn, parts.version, parts.method.clone());
     // Owns the context from now on: if this future is dropped (client gone), its drop
-    // still runs the log phase and the metrics.
-    let mut completion = Completion::new(ctx, runtime.clone(), shared.clone());
+    // still runs the log phase and the metrics. Boxed now, as the response body keeps it:
+    // the context is large, and moving it into the body would copy it.
+    let mut completion = Box::new(Completion::new(ctx, runtime.clone(), shared.clone()));
     let upgrade = if h::is_websocket_upgrade(&parts.headers) {
-        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+        parts.extensions.remove::<ClientUpgrade>()
     } else {
         None
     };
@@ -195,7 +196,7 @@ async fn process(
     runtime: &Arc<Runtime>,
     ctx: &mut RequestContext,
     parts: &mut http::request::Parts,
-    body: Incoming,
+    body: DownstreamBody,
     facts: &mut RequestFacts,
 ) -> Response<ProxyBody> {
     let settings = &shared.settings;

@@ -93,6 +93,14 @@ pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
     out
 }
 
+/// Whether a comma-separated header value lists `token` (case-insensitive).
+pub fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// Whether the client's `TE` asks for trailers.
 pub fn te_has_trailers(headers: &HeaderMap) -> bool {
     headers.get_all(TE).iter().any(|v| {

@@ -12,102 +12,47 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
 
 use super::Shared;
 use super::context::ConnInfo;
+use super::drain::ShutdownSignal;
+pub use super::drain::{Drain, DrainController};
 use super::handler;
+use super::server::{self, DownstreamBody, Served};
 
-/// Largest request head hyper buffers. Kong's own limits (8 KiB per header line, 32 KiB
-/// in total) are enforced by the handler so that it can answer with Kong's error body;
-/// heads beyond this are refused by hyper itself (431).
-const MAX_HEAD_BUFFER: usize = 64 * 1024;
+/// Largest HTTP/2 header list accepted (as the HTTP/1.x server's head limit).
+const MAX_HEADER_LIST: u32 = 64 * 1024;
 
-/// Shutdown signalling shared by listeners and connections. Every connection holds a
-/// clone; [`Drain::finished`] waits until all of them are gone.
-#[derive(Clone)]
-pub struct Drain {
-    shutdown: watch::Receiver<bool>,
-    _alive: mpsc::Sender<()>,
-}
-
-/// The node's side of [`Drain`]: triggers shutdown and waits for connections to finish.
-pub struct DrainController {
-    shutdown: watch::Sender<bool>,
-    done: mpsc::Receiver<()>,
-    drain: Option<Drain>,
-}
-
-impl DrainController {
-    pub fn new() -> DrainController {
-        let (shutdown, rx) = watch::channel(false);
-        let (alive, done) = mpsc::channel(1);
-        DrainController {
-            shutdown,
-            done,
-            drain: Some(Drain {
-                shutdown: rx,
-                _alive: alive,
-            }),
-        }
-    }
-
-    /// A handle for a listener or connection.
-    pub fn drain(&self) -> Option<Drain> {
-        self.drain.clone()
-    }
-
-    /// Stops accepting, asks connections to finish their requests and close, and waits for
-    /// them up to `grace`. Returns whether every connection finished in time.
-    pub async fn shutdown(mut self, grace: Duration) -> bool {
-        let _ = self.shutdown.send(true);
-        self.drain = None;
-        tokio::time::timeout(grace, self.done.recv()).await.is_ok()
-    }
-}
-
-impl Default for DrainController {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drain {
-    pub async fn stopping(&mut self) {
-        while !*self.shutdown.borrow_and_update() {
-            if self.shutdown.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// Builds the connection builders the listeners share.
-fn builder(shared: &Shared) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.settings.client_header_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER)
-        .max_headers(512)
-        // One buffer, one write: cheaper than a queue of buffers for the small heads and
-        // bodies of most API traffic (the buffer stays bounded for large bodies).
-        .writev(false)
-        .keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD_BUFFER as u32)
+/// The HTTP/2 connection builder the listeners share (HTTP/1.x is served by
+/// [`server`]).
+fn h2_builder() -> http2::Builder<TokioExecutor> {
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_LIST)
         .keep_alive_interval(Some(Duration::from_secs(60)));
     b
 }
 
+/// What a connection speaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// TLS with ALPN `http/1.1` (or none).
+    Http1,
+    /// TLS with ALPN `h2`.
+    Http2,
+    /// Plain: HTTP/1.x, or HTTP/2 from the first byte (h2c with prior knowledge).
+    Plain,
+}
+
 /// Runs the plain HTTP accept loop until `shutdown` flips.
 pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: Drain) {
-    let builder = builder(&shared);
+    let h2 = h2_builder();
     loop {
         let accepted = tokio::select! {
             _ = drain.stopping() => break,
@@ -134,15 +79,13 @@ pub async fn serve_plain(listener: TcpListener, shared: Arc<Shared>, mut drain: 
             tls_version: None,
             tls_cipher: None,
         });
-        serve_connection(stream, info, &shared, &builder, drain.clone());
+        serve_connection(stream, info, &shared, &h2, Protocol::Plain, drain.clone());
     }
 }
 
 /// Runs the TLS accept loop until `shutdown` flips.
 pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Drain) {
-    let builder = builder(&shared);
-    let h1_only = builder.clone().http1_only();
-    let h2_only = builder.http2_only();
+    let h2 = h2_builder();
     loop {
         let accepted = tokio::select! {
             _ = drain.stopping() => break,
@@ -160,8 +103,7 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
         };
         let shared = shared.clone();
         let conn_drain = drain.clone();
-        let h1_only = h1_only.clone();
-        let h2_only = h2_only.clone();
+        let h2_builder = h2.clone();
         let handshake_timeout = shared.settings.client_header_timeout;
         tokio::spawn(async move {
             let _in_handshake = conn_drain.clone();
@@ -214,8 +156,8 @@ pub async fn serve_tls(listener: TcpListener, shared: Arc<Shared>, mut drain: Dr
                 tls_version,
                 tls_cipher,
             });
-            let builder = if h2 { &h2_only } else { &h1_only };
-            serve_connection(stream, info, &shared, builder, conn_drain);
+            let protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
+            serve_connection(stream, info, &shared, &h2_builder, protocol, conn_drain);
         });
     }
 }
@@ -251,35 +193,59 @@ fn serve_connection<S>(
     stream: S,
     info: Arc<ConnInfo>,
     shared: &Arc<Shared>,
-    builder: &auto::Builder<TokioExecutor>,
-    mut drain: Drain,
+    h2: &http2::Builder<TokioExecutor>,
+    protocol: Protocol,
+    drain: Drain,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let stats = shared.metrics.connections.clone();
     stats.accepted.fetch_add(1, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
-    let service_shared = shared.clone();
-    let service = service_fn(move |req| handler::handle(req, info.clone(), service_shared.clone()));
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-        .into_owned();
+    let shared = shared.clone();
+    let h2 = h2.clone();
     tokio::spawn(async move {
-        let mut conn = std::pin::pin!(conn);
-        let result = tokio::select! {
-            // The connection first, and no random draw at every wake-up (two per request).
-            biased;
-            r = conn.as_mut() => r,
-            _ = drain.stopping() => {
-                // Finish the request in flight, then close (GOAWAY for HTTP/2).
-                conn.as_mut().graceful_shutdown();
-                conn.as_mut().await
+        let mut shutdown = ShutdownSignal::new(drain);
+        if protocol == Protocol::Http2 {
+            serve_h2(stream, info, shared, &h2, &mut shutdown).await;
+        } else {
+            let plain = protocol == Protocol::Plain;
+            let served = server::serve(stream, info.clone(), shared.clone(), &mut shutdown, plain);
+            if let Served::H2c(stream) = served.await {
+                serve_h2(stream, info, shared, &h2, &mut shutdown).await;
             }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "connection ended with an error");
         }
         stats.active.fetch_sub(1, Ordering::Relaxed);
-        drop(drain);
+        drop(shutdown);
     });
+}
+
+/// Serves an HTTP/2 connection with hyper until it closes; on shutdown, GOAWAY and the
+/// streams in flight finish.
+async fn serve_h2<S>(
+    stream: S,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    builder: &http2::Builder<TokioExecutor>,
+    shutdown: &mut ShutdownSignal,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        handler::handle(req.map(DownstreamBody::H2), info.clone(), shared.clone())
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        // The connection first, and no random draw at every wake-up.
+        biased;
+        r = conn.as_mut() => r,
+        _ = &mut *shutdown => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }

@@ -10,6 +10,7 @@
 //!   [`crate::plugins`].
 
 pub mod context;
+pub mod drain;
 pub mod errors;
 pub mod forwarded;
 pub mod handler;
@@ -17,6 +18,7 @@ pub mod headers;
 pub mod listener;
 mod request_parts;
 pub mod response_body;
+pub mod server;
 pub mod settings;
 mod tunnel;
 pub mod upstream;

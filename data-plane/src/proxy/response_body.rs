@@ -137,13 +137,13 @@ impl ProxyBody {
 
     /// Attaches the request's completion; the response is final at this point.
     /// `has_content_length`: whether the response head carries `Content-Length`.
-    pub fn set_completion(&mut self, mut completion: Completion, has_content_length: bool) {
+    pub fn set_completion(&mut self, mut completion: Box<Completion>, has_content_length: bool) {
         completion.body_filter = !completion.runtime.plugins().is_empty();
         // A plugin that changes the body clears `Content-Length` in header_filter (as
         // in Kong); the body's own length hint no longer holds then.
         completion.unknown_length =
             completion.body_filter && !has_content_length && self.size_hint().exact().is_some();
-        self.completion = Some(Box::new(completion));
+        self.completion = Some(completion);
     }
 
     /// Whether plugins may have changed the body's length.

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
+
+use super::BoxError;
+use crate::proxy::server::DownstreamBody;
 
 /// Why the client's request body could not be read.
 #[derive(Debug)]
@@ -20,7 +22,7 @@ pub enum ClientBodyError {
     /// No data for `client_body_timeout` (nginx answers 408).
     Timeout,
     /// The client connection broke or sent a malformed body.
-    Aborted(hyper::Error),
+    Aborted(BoxError),
 }
 
 impl std::fmt::Display for ClientBodyError {
@@ -36,7 +38,7 @@ impl std::error::Error for ClientBodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ClientBodyError::Timeout => None,
-            ClientBodyError::Aborted(e) => Some(e),
+            ClientBodyError::Aborted(e) => Some(e.as_ref()),
         }
     }
 }
@@ -44,14 +46,14 @@ impl std::error::Error for ClientBodyError {
 /// The client's request body, with a read timeout and already-read chunks replayed first.
 pub struct ClientBody {
     prefix: VecDeque<Bytes>,
-    incoming: Incoming,
+    incoming: DownstreamBody,
     timeout: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
 
 impl ClientBody {
-    pub fn new(incoming: Incoming, timeout: Duration) -> ClientBody {
+    pub fn new(incoming: DownstreamBody, timeout: Duration) -> ClientBody {
         ClientBody {
             prefix: VecDeque::new(),
             incoming,

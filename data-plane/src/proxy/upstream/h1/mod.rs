@@ -9,10 +9,10 @@
 //! are shared by concurrent requests.
 
 mod body;
-mod chunked;
-mod encode;
+pub(crate) mod chunked;
+pub(crate) mod encode;
 mod exchange;
-mod head;
+pub(crate) mod head;
 
 use std::io;
 use std::pin::Pin;

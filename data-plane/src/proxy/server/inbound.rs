@@ -1,0 +1,40 @@
+//! One connection's state, shared between its serving loop and the request body being
+//! read from it (both run in the connection's task; the lock is never contended).
+
+use bytes::BytesMut;
+
+use crate::proxy::upstream::h1::chunked::ChunkedDecoder;
+
+/// Bytes made room for before each socket read.
+pub(super) const READ_CHUNK: usize = 16 * 1024;
+
+pub(super) struct Inbound<S> {
+    /// `None` once handed to a tunnel (`101 Switching Protocols`).
+    pub io: Option<S>,
+    /// Read but not consumed: the rest of a head, body bytes, pipelined requests.
+    pub buf: BytesMut,
+    pub body: BodyState,
+    /// Bytes of a `100 Continue` still to write before the body is read.
+    pub continue_left: usize,
+}
+
+/// Where the current request's body stands.
+pub(super) enum BodyState {
+    /// Read to its end, or there was none.
+    Done,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// Broken (client gone, bad framing): the connection cannot serve another request.
+    Failed,
+}
+
+impl<S> Inbound<S> {
+    pub fn new(io: S) -> Inbound<S> {
+        Inbound {
+            io: Some(io),
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            body: BodyState::Done,
+            continue_left: 0,
+        }
+    }
+}
