@@ -568,7 +568,7 @@ fn finish_headers(
     response: &mut Response<ProxyBody>,
 ) {
     let enabled = shared.settings.headers;
-    let (mut parts, body) =
+    let (mut parts, mut body) =
         std::mem::replace(response, Response::new(ProxyBody::empty())).into_parts();
     // Kong sets a created consistent-hashing cookie before plugins see proxied responses.
     if ctx.source == ResponseSource::Upstream
@@ -589,27 +589,34 @@ fn finish_headers(
                 h::VIA_1_1
             }
         });
-        h::add_proxied_headers(
-            &mut parts.headers,
-            h::ProxiedHeaders {
-                via,
-                server: enabled.server,
-                upstream_latency: enabled
-                    .upstream_latency
-                    .then_some(ctx.latencies.upstream)
-                    .flatten(),
-                proxy_latency: enabled
-                    .proxy_latency
-                    .then_some(ctx.latencies.proxy)
-                    .flatten(),
-                upstream_status: if enabled.upstream_status {
-                    ctx.upstream_status
-                } else {
-                    None
-                },
-                request_id,
+        let kong = h::ProxiedHeaders {
+            via,
+            server: enabled.server,
+            upstream_latency: enabled
+                .upstream_latency
+                .then_some(ctx.latencies.upstream)
+                .flatten(),
+            proxy_latency: enabled
+                .proxy_latency
+                .then_some(ctx.latencies.proxy)
+                .flatten(),
+            upstream_status: if enabled.upstream_status {
+                ctx.upstream_status
+            } else {
+                None
             },
-        );
+            request_id,
+        };
+        // Without plugins nobody looks at the response head before it is written: the
+        // HTTP/1.x server writes Kong's headers with it (no map insertions).
+        let deferred = runtime.plugins().is_empty()
+            && !facts.debug
+            && matches!(facts.version, Version::HTTP_10 | Version::HTTP_11);
+        if deferred {
+            body.defer_kong_headers(kong);
+        } else {
+            h::add_proxied_headers(&mut parts.headers, kong);
+        }
     } else {
         let latency = enabled
             .response_latency

@@ -17,6 +17,7 @@ use tokio::time::Sleep;
 
 use super::Shared;
 use super::context::RequestContext;
+use super::headers::ProxiedHeaders;
 use super::upstream::ResponseBody;
 use crate::runtime::Runtime;
 
@@ -93,6 +94,8 @@ enum Kind {
 pub struct ProxyBody {
     kind: Kind,
     completion: Option<Box<Completion>>,
+    /// Kong's headers, left to the HTTP/1.x server to write with the head.
+    kong_headers: Option<ProxiedHeaders>,
 }
 
 impl ProxyBody {
@@ -100,6 +103,7 @@ impl ProxyBody {
         ProxyBody {
             kind: Kind::Empty,
             completion: None,
+            kong_headers: None,
         }
     }
 
@@ -111,6 +115,7 @@ impl ProxyBody {
                 Kind::Full(Some(bytes))
             },
             completion: None,
+            kong_headers: None,
         }
     }
 
@@ -132,6 +137,7 @@ impl ProxyBody {
         ProxyBody {
             kind: Kind::Upstream(stream),
             completion: None,
+            kong_headers: None,
         }
     }
 
@@ -144,6 +150,17 @@ impl ProxyBody {
         completion.unknown_length =
             completion.body_filter && !has_content_length && self.size_hint().exact().is_some();
         self.completion = Some(completion);
+    }
+
+    /// Leaves Kong's headers to the HTTP/1.x server, which writes them with the head
+    /// instead of the request path inserting them into the header map. Only when no
+    /// plugin can see the response head.
+    pub fn defer_kong_headers(&mut self, headers: ProxiedHeaders) {
+        self.kong_headers = Some(headers);
+    }
+
+    pub fn kong_headers(&self) -> Option<&ProxiedHeaders> {
+        self.kong_headers.as_ref()
     }
 
     /// Whether plugins may have changed the body's length.

@@ -19,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 
 use super::body::{self, BodySource, DownstreamBody, RequestBody};
-use super::head::{self, BodyFraming, HeadError, RequestHead};
+use super::head::{self, BodyFraming, FieldRanges, HeadError, RequestHead};
 use super::inbound::{BodyState, Inbound, READ_CHUNK};
 use super::rewind::{ClientIo, ClientUpgrade, Rewind, Upgraded};
 use super::write::{self, Framing, RequestFacts};
@@ -69,9 +69,11 @@ where
     let conn: Conn<S> = Arc::new(Mutex::new(Inbound::new(io)));
     let mut out = Vec::with_capacity(4096);
     let mut timer = HeadTimer::new(shared.settings.client_header_timeout);
+    let mut fields = Vec::new();
     let mut first = true;
     loop {
-        let head = match read_head(&conn, &mut timer, shutdown, first && h2c).await {
+        let waited = read_head(&conn, &mut timer, &mut fields, shutdown, first && h2c);
+        let head = match waited.await {
             Waited::Head(head) => head,
             Waited::Refused(error) => {
                 refuse(&conn, &mut out, &shared, error).await;
@@ -113,6 +115,7 @@ enum Waited {
 async fn read_head<S>(
     conn: &Conn<S>,
     timer: &mut HeadTimer,
+    fields: &mut Vec<FieldRanges>,
     shutdown: &mut ShutdownSignal,
     h2c: bool,
 ) -> Waited
@@ -134,7 +137,7 @@ where
                         return Poll::Ready(Waited::H2c);
                     }
                 } else {
-                    match head::parse(&mut inbound.buf) {
+                    match head::parse(&mut inbound.buf, fields) {
                         Ok(Some(head)) => return Poll::Ready(Waited::Head(head)),
                         Err(error) => return Poll::Ready(Waited::Refused(error)),
                         Ok(None) => {}
@@ -339,6 +342,7 @@ where
         &parts.headers,
         &body.size_hint(),
         request,
+        body.kong_headers(),
     );
     drop(parts);
     if framing == Framing::None {
@@ -500,7 +504,7 @@ where
     };
     out.clear();
     let length = SizeHint::with_exact(rendered.body.len() as u64);
-    write::encode_head(out, rendered.status, &headers, &length, &request);
+    write::encode_head(out, rendered.status, &headers, &length, &request, None);
     out.extend_from_slice(&rendered.body);
     if send(conn, out).await.is_ok() {
         close(conn).await;

@@ -3,6 +3,7 @@
 //! connection needs about the message (body framing, keep-alive, `Expect`, `Upgrade`).
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
@@ -64,14 +65,22 @@ impl HeadError {
     }
 }
 
+/// Where a header field's name and value are in the head.
+pub type FieldRanges = (Range<usize>, Range<usize>);
+
 /// Parses the head at the start of `buf`, consuming it. `Ok(None)`: incomplete.
-pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+/// `fields`: room for the fields' positions, kept by the connection from one request to
+/// the next (no allocation per request).
+pub fn parse(
+    buf: &mut BytesMut,
+    fields: &mut Vec<FieldRanges>,
+) -> Result<Option<RequestHead>, HeadError> {
+    let mut parsed = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut req = httparse::Request::new(&mut []);
     let status = httparse::ParserConfig::default().parse_request_with_uninit_headers(
         &mut req,
         buf,
-        &mut fields,
+        &mut parsed,
     );
     let len = match status {
         Ok(httparse::Status::Complete(len)) => len,
@@ -113,20 +122,20 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
     let offset = |s: &[u8]| s.as_ptr() as usize - base;
     let path = req.path.unwrap_or("");
     let path_range = offset(path.as_bytes())..offset(path.as_bytes()) + path.len();
-    let mut ranges = Vec::with_capacity(req.headers.len());
+    fields.clear();
     for field in req.headers.iter() {
         let name = offset(field.name.as_bytes());
         let value = offset(field.value);
-        ranges.push((
+        fields.push((
             name..name + field.name.len(),
             value..value + field.value.len(),
         ));
     }
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(path_range)).map_err(|_| HeadError::Bad)?;
-    let mut headers = HeaderMap::with_capacity(ranges.len() + 4);
+    let mut headers = HeaderMap::with_capacity(fields.len() + 4);
     let mut facts = Facts::new(version);
-    for (name, value) in ranges {
+    for (name, value) in fields.drain(..) {
         let name = HeaderName::from_bytes(&head[name]).map_err(|_| HeadError::Bad)?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| HeadError::Bad)?;
@@ -255,14 +264,14 @@ mod tests {
     use super::*;
 
     fn parse_str(s: &str) -> Result<Option<RequestHead>, HeadError> {
-        parse(&mut BytesMut::from(s))
+        parse(&mut BytesMut::from(s), &mut Vec::new())
     }
 
     #[test]
     fn a_simple_head_is_parsed_and_consumed() {
         let mut buf =
             BytesMut::from("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-A: 2\r\n\r\nrest");
-        let head = parse(&mut buf).unwrap().unwrap();
+        let head = parse(&mut buf, &mut Vec::new()).unwrap().unwrap();
         assert_eq!(head.parts.method, Method::GET);
         assert_eq!(head.parts.uri, "/a?b=1");
         assert_eq!(head.parts.version, Version::HTTP_11);

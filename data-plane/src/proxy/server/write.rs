@@ -3,11 +3,14 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use http_body::SizeHint;
 
-use crate::proxy::headers::has_token;
+use crate::proxy::headers::{
+    ProxiedHeaders, SERVER_TOKEN, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
+    X_KONG_UPSTREAM_STATUS, has_token,
+};
 use crate::proxy::upstream::h1::head::{ends_in_chunked, merge_content_length};
 
 /// How the response body goes on the wire.
@@ -34,12 +37,18 @@ pub struct RequestFacts {
 /// Writes the status line and header fields, adding what the framing needs
 /// (`Content-Length` or `Transfer-Encoding: chunked`, `Connection`, `Date`). Returns the
 /// framing and whether the connection stays open.
+///
+/// `kong`: Kong's headers for a proxied response, when the request path left them to
+/// the encoder (no plugin can see the response head): written with the fields, with the
+/// map's semantics (they replace the upstream's namesakes, `Via` is appended to, the
+/// upstream's `Server` is kept) and without inserting them into the map.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
     body: &SizeHint,
     request: &RequestFacts,
+    kong: Option<&ProxiedHeaders>,
 ) -> (Framing, bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -49,12 +58,25 @@ pub fn encode_head(
     // What framing depends on is noted while the fields are written (one pass, no
     // lookups); the fields the framing adds follow them.
     let mut said = Said::default();
+    let mut kong = kong.map(KongFields::new);
     for (name, value) in headers {
         said.note(name, value);
+        let via = match kong.as_mut().map(|k| k.field(name, value)) {
+            Some(Field::Replaced) => continue,
+            Some(Field::Via(token)) => Some(token),
+            Some(Field::Keep) | None => None,
+        };
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
+        if let Some(token) = via {
+            out.extend_from_slice(b", ");
+            out.extend_from_slice(token.as_bytes());
+        }
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(kong) = kong {
+        kong.write_rest(out);
     }
     let mut keep_alive = request.keep_alive && !said.close;
     let bodiless = status.is_informational()
@@ -102,6 +124,100 @@ pub fn encode_head(
     }
     out.extend_from_slice(b"\r\n");
     (framing, keep_alive)
+}
+
+/// Kong's deferred headers, as the response's own fields go by.
+struct KongFields<'a> {
+    headers: &'a ProxiedHeaders,
+    via_written: bool,
+    server_seen: bool,
+}
+
+/// What becomes of one of the response's fields.
+enum Field {
+    Keep,
+    /// Kong's own value replaces it.
+    Replaced,
+    /// The upstream's `Via`: Kong's token goes after its value.
+    Via(&'static str),
+}
+
+impl<'a> KongFields<'a> {
+    fn new(headers: &'a ProxiedHeaders) -> KongFields<'a> {
+        KongFields {
+            headers,
+            via_written: false,
+            server_seen: false,
+        }
+    }
+
+    fn field(&mut self, name: &HeaderName, value: &HeaderValue) -> Field {
+        let h = self.headers;
+        if *name == VIA {
+            let Some(token) = h.via else {
+                return Field::Keep;
+            };
+            // One `Via` line: the first value with Kong's token (later ones are replaced).
+            if self.via_written {
+                return Field::Replaced;
+            }
+            self.via_written = true;
+            return if value.is_empty() {
+                Field::Replaced
+            } else {
+                Field::Via(token)
+            };
+        }
+        if *name == SERVER {
+            self.server_seen = true;
+            return Field::Keep;
+        }
+        let replaced = name.as_str().starts_with("x-kong-")
+            && ((h.upstream_latency.is_some() && *name == X_KONG_UPSTREAM_LATENCY)
+                || (h.proxy_latency.is_some() && *name == X_KONG_PROXY_LATENCY)
+                || (h.upstream_status.is_some() && *name == X_KONG_UPSTREAM_STATUS)
+                || (h.request_id.is_some() && *name == X_KONG_REQUEST_ID));
+        if replaced {
+            Field::Replaced
+        } else {
+            Field::Keep
+        }
+    }
+
+    /// Kong's headers the response's fields did not already carry, in Kong's order.
+    fn write_rest(self, out: &mut Vec<u8>) {
+        let h = self.headers;
+        let mut number = |name: &HeaderName, n: u64| {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        if let Some(ms) = h.upstream_latency {
+            number(&X_KONG_UPSTREAM_LATENCY, ms);
+        }
+        if let Some(ms) = h.proxy_latency {
+            number(&X_KONG_PROXY_LATENCY, ms);
+        }
+        if let Some(status) = h.upstream_status {
+            number(&X_KONG_UPSTREAM_STATUS, u64::from(status));
+        }
+        if let Some(token) = h.via.filter(|_| !self.via_written) {
+            out.extend_from_slice(b"via: ");
+            out.extend_from_slice(token.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if h.server && !self.server_seen {
+            out.extend_from_slice(b"server: ");
+            out.extend_from_slice(SERVER_TOKEN.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(id) = &h.request_id {
+            out.extend_from_slice(b"x-kong-request-id: ");
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
 }
 
 /// What the response's own fields say about its framing.
@@ -178,7 +294,7 @@ mod tests {
         }
         let mut out = Vec::new();
         let status = StatusCode::from_u16(status).unwrap();
-        let (framing, keep) = encode_head(&mut out, status, &headers, &body, &request);
+        let (framing, keep) = encode_head(&mut out, status, &headers, &body, &request, None);
         (String::from_utf8(out).unwrap(), framing, keep)
     }
 
@@ -266,6 +382,70 @@ mod tests {
         );
         assert!(!keep);
         assert!(head.contains("connection: close\r\n"));
+    }
+
+    fn kong_headers() -> ProxiedHeaders {
+        ProxiedHeaders {
+            via: Some("1.1 portico/x"),
+            server: true,
+            upstream_latency: Some(3),
+            proxy_latency: Some(0),
+            upstream_status: None,
+            request_id: Some(HeaderValue::from_static("abc")),
+        }
+    }
+
+    fn encode_with_kong(pairs: &[(&'static str, &'static str)]) -> String {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        let mut out = Vec::new();
+        let request = facts(Version::HTTP_11, false, true);
+        let kong = kong_headers();
+        let hint = SizeHint::with_exact(0);
+        encode_head(
+            &mut out,
+            StatusCode::OK,
+            &headers,
+            &hint,
+            &request,
+            Some(&kong),
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn kong_headers_are_written_after_the_fields() {
+        let head = encode_with_kong(&[("x-a", "1")]);
+        assert!(
+            head.contains(
+                "x-a: 1\r\nx-kong-upstream-latency: 3\r\nx-kong-proxy-latency: 0\r\n\
+                 via: 1.1 portico/x\r\nserver: portico/"
+            ),
+            "{head}"
+        );
+        assert!(head.contains("x-kong-request-id: abc\r\n"), "{head}");
+        assert!(!head.contains("x-kong-upstream-status"), "{head}");
+    }
+
+    #[test]
+    fn kong_headers_replace_append_to_or_yield_to_the_upstreams() {
+        let head = encode_with_kong(&[
+            ("via", "1.0 other"),
+            ("via", "1.1 third"),
+            ("server", "upstream/1"),
+            ("x-kong-upstream-latency", "999"),
+            ("x-kong-request-id", "theirs"),
+            ("x-kong-other", "kept"),
+        ]);
+        assert!(head.contains("via: 1.0 other, 1.1 portico/x\r\n"), "{head}");
+        assert_eq!(head.matches("via:").count(), 1, "{head}");
+        assert!(head.contains("server: upstream/1\r\n"), "{head}");
+        assert_eq!(head.matches("server:").count(), 1, "{head}");
+        assert!(head.contains("x-kong-upstream-latency: 3\r\n"), "{head}");
+        assert!(!head.contains("999") && !head.contains("theirs"), "{head}");
+        assert!(head.contains("x-kong-other: kept\r\n"), "{head}");
     }
 
     #[test]
