@@ -3,7 +3,8 @@
 //! HTTP/1.0, HEAD), informational heads, malformed responses (502), an upstream that
 //! answers before reading the request body, bytes sent right after `101`, when a
 //! connection may carry another request, idle connections the upstream closed, the
-//! forwarded chain, and when the read timeout starts.
+//! forwarded chain, when the read timeout starts, and how the proxy's own server relays
+//! trailers and bodies of unknown length to HTTP/1.1 and HTTP/1.0 clients.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -153,6 +154,78 @@ async fn chunked_bodies_with_extensions_and_trailers_keep_the_connection() {
         assert_eq!(resp.text(), "hello world");
     }
     assert_eq!(up.connections(), 1, "the chunked body ended in step");
+}
+
+/// What the proxy answers `request` with, read until it closes the connection.
+async fn raw_answer(proxy: &TestProxy, request: &str) -> String {
+    let mut stream = TcpStream::connect(proxy.http).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("the proxy closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn clients_get_trailers_only_when_they_accept_them() {
+    let up = Scripted::start(|_| {
+        reply(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n\r\n\
+             5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n",
+        )
+    })
+    .await;
+    let proxy = proxy_to(&up).await;
+    let with = raw_answer(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: up.test\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        with.ends_with("5\r\nhello\r\n0\r\nx-trailer: 1\r\n\r\n"),
+        "{with}"
+    );
+    let without = raw_answer(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: up.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(without.ends_with("5\r\nhello\r\n0\r\n\r\n"), "{without}");
+}
+
+#[tokio::test]
+async fn bodies_of_unknown_length_are_chunked_for_http11_and_closed_for_http10() {
+    let up = Scripted::start(|_| Reply {
+        close: true,
+        ..reply("HTTP/1.1 200 OK\r\n\r\nuntil the end")
+    })
+    .await;
+    let proxy = proxy_to(&up).await;
+    let http11 = raw_answer(
+        &proxy,
+        "GET / HTTP/1.1\r\nHost: up.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        http11
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked\r\n"),
+        "{http11}"
+    );
+    assert!(
+        http11.ends_with("d\r\nuntil the end\r\n0\r\n\r\n"),
+        "{http11}"
+    );
+    let http10 = raw_answer(&proxy, "GET / HTTP/1.0\r\nHost: up.test\r\n\r\n").await;
+    let lower = http10.to_ascii_lowercase();
+    assert!(
+        !lower.contains("transfer-encoding") && !lower.contains("content-length"),
+        "{http10}"
+    );
+    assert!(lower.contains("connection: close\r\n"), "{http10}");
+    assert!(http10.ends_with("\r\n\r\nuntil the end"), "{http10}");
 }
 
 #[tokio::test]

@@ -163,7 +163,9 @@ impl HostEntry {
                 return Ok(current);
             }
         }
-        self.refresh().await
+        // Boxed: a lookup is rare and its future large; inline, it would grow every
+        // request's future.
+        Box::pin(self.refresh()).await
     }
 
     /// One address, rotating over the answer's records (Kong's `toip` round robin).

@@ -175,6 +175,12 @@ impl UpstreamBalancer {
         if self.fresh() {
             return;
         }
+        // Boxed: the refresh is rare and its future large; inline, it would grow every
+        // request's future.
+        Box::pin(self.refresh_targets()).await;
+    }
+
+    async fn refresh_targets(&self) {
         let _guard = self.refresh_lock.lock().await;
         if self.fresh() {
             return;

@@ -1,6 +1,7 @@
-//! Accepting downstream connections and serving them with hyper.
+//! Accepting downstream connections and serving them: HTTP/1.x with the proxy's own
+//! server ([`super::server`]), HTTP/2 with hyper's.
 //!
-//! The plain listener speaks HTTP/1.1 and h2c (detected from the connection preface).
+//! The plain listener speaks HTTP/1.x and h2c (detected from the connection preface).
 //! The TLS listener reads the ClientHello first, takes the certificate table of the
 //! runtime current at that moment, and serves HTTP/2 or HTTP/1.1 as ALPN decided.
 //! Every connection is registered with a graceful-shutdown watcher: on shutdown, idle

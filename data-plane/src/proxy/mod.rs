@@ -1,7 +1,7 @@
 //! The HTTP proxy: listeners, the request path, and the upstream client.
 //!
-//! - [`listener`]: accepts plain (HTTP/1.1 + h2c) and TLS (ALPN h2 / http/1.1)
-//!   connections and serves them with hyper, with graceful shutdown.
+//! - [`listener`]: accepts plain (HTTP/1.x + h2c) and TLS (ALPN h2 / http/1.1)
+//!   connections; [`server`] serves HTTP/1.x, hyper HTTP/2; [`drain`]: graceful shutdown.
 //! - [`handler`]: the request path, phase by phase (`request_parts`: the client head's
 //!   limits, host and the path sent upstream).
 //! - [`upstream_call`] / [`upstream`]: peer selection, retries, pooled connections.

@@ -140,7 +140,9 @@ impl Pool {
             {
                 return Ok(Checkout::H2 { send, reused: true });
             }
-            let send = connect::connect_h2(target).await?;
+            // Boxed, as below: connecting is rare and its future large; inline, it would
+            // grow every request's future (copied each time the request's future moves).
+            let send = Box::pin(connect::connect_h2(target)).await?;
             if self.settings.pool_size > 0 {
                 lock(&self.h2).insert(key, send.clone());
             }
@@ -155,7 +157,7 @@ impl Pool {
                 return Ok(Checkout::H1 { conn, key });
             }
         }
-        let conn = connect::connect_h1(target).await?;
+        let conn = Box::pin(connect::connect_h1(target)).await?;
         Ok(Checkout::H1 { conn, key })
     }
 
