@@ -133,6 +133,28 @@ async fn an_unread_request_body_is_skipped_to_reach_the_next_request() {
 }
 
 #[tokio::test]
+async fn chunked_framing_must_use_crlf_and_content_length_must_be_single() {
+    let (proxy, upstream) = echo_proxy().await;
+    // A body ended by a bare LF here but not by the next hop would hide a request.
+    let smuggling = b"POST /echo HTTP/1.1\r\nHost: p.test\r\nTransfer-Encoding: chunked\r\n\r\n\
+        3\r\nabc\r\n0\r\n\nGET /echo/smuggled HTTP/1.1\r\nHost: p.test\r\n\r\n";
+    let out = raw(proxy.http, smuggling, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(raw_status(&out), Some(400), "{out}");
+    assert!(!out.contains("/echo/smuggled"), "{out}");
+    // As nginx: a duplicate Content-Length, even an equal one, is 400.
+    for twice in [
+        &b"POST /echo HTTP/1.1\r\nHost: p.test\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"[..],
+        b"POST /echo HTTP/1.1\r\nHost: p.test\r\nContent-Length: 3, 3\r\n\r\nabc",
+    ] {
+        let out = raw(proxy.http, twice, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(raw_status(&out), Some(400), "{out}");
+    }
+    assert_eq!(upstream.requests(), 0);
+}
+
+#[tokio::test]
 async fn heads_beyond_the_servers_buffer_get_nginxs_answers() {
     let (proxy, _upstream) = echo_proxy().await;
     let huge_field = format!(

@@ -42,6 +42,8 @@ fn reply(bytes: impl Into<Vec<u8>>) -> Reply {
 struct Scripted {
     port: u16,
     connections: Arc<AtomicUsize>,
+    /// Connections the proxy closed (or the script did).
+    closed: Arc<AtomicUsize>,
 }
 
 impl Scripted {
@@ -49,14 +51,27 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
-        let counter = connections.clone();
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (opened, ended) = (connections.clone(), closed.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, script));
+                opened.fetch_add(1, Ordering::SeqCst);
+                let ended = ended.clone();
+                tokio::spawn(async move {
+                    serve(stream, script).await;
+                    ended.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
-        Scripted { port, connections }
+        Scripted {
+            port,
+            connections,
+            closed,
+        }
+    }
+
+    fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
     }
 
     fn connections(&self) -> usize {
@@ -226,6 +241,35 @@ async fn bodies_of_unknown_length_are_chunked_for_http11_and_closed_for_http10()
     );
     assert!(lower.contains("connection: close\r\n"), "{http10}");
     assert!(http10.ends_with("\r\n\r\nuntil the end"), "{http10}");
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_response_releases_the_upstream() {
+    // A body that stops after 3 of its 100 bytes: only the client's going can end it.
+    let up = Scripted::start(|_| reply("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")).await;
+    let proxy = proxy_to(&up).await;
+    let mut stream = TcpStream::connect(proxy.http).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: up.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"abc") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the start of the body arrives")
+            .unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(stream);
+    portico_tests::process::eventually(
+        Duration::from_secs(10),
+        "the proxy to close the upstream connection",
+        || async { (up.closed() == 1).then_some(()) },
+    )
+    .await;
 }
 
 #[tokio::test]

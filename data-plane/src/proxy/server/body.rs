@@ -39,20 +39,29 @@ impl std::error::Error for BodyError {}
 
 /// The connection side of [`RequestBody`]: the connection's state behind its lock, of
 /// whatever stream type (the body itself is one type for every listener).
+///
+/// `request` is the number of the request the body belongs to on its connection: a body
+/// kept past its request (a task still holding it once the response went out) must not
+/// read the next request's bytes.
 pub(super) trait BodySource: Send + Sync {
-    fn poll_body(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>>;
-    fn is_end(&self) -> bool;
-    fn size_hint(&self) -> SizeHint;
+    fn poll_body(
+        &self,
+        request: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>>;
+    fn is_end(&self, request: u64) -> bool;
+    fn size_hint(&self, request: u64) -> SizeHint;
 }
 
 /// A request body read from this server's HTTP/1.x connection, in the request's task.
 pub struct RequestBody {
     source: Arc<dyn BodySource>,
+    request: u64,
 }
 
 impl RequestBody {
-    pub(super) fn new(source: Arc<dyn BodySource>) -> RequestBody {
-        RequestBody { source }
+    pub(super) fn new(source: Arc<dyn BodySource>, request: u64) -> RequestBody {
+        RequestBody { source, request }
     }
 }
 
@@ -64,15 +73,15 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.source.poll_body(cx)
+        self.source.poll_body(self.request, cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.source.is_end()
+        self.source.is_end(self.request)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.source.size_hint()
+        self.source.size_hint(self.request)
     }
 }
 
@@ -118,9 +127,16 @@ impl<S> BodySource for Mutex<Inbound<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn poll_body(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_body(
+        &self,
+        request: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let mut guard = self.lock().unwrap_or_else(|e| e.into_inner());
         let inbound = &mut *guard;
+        if inbound.request != request {
+            return Poll::Ready(Some(Err(BodyError::Closed)));
+        }
         if let Err(e) = ready!(poll_continue(inbound, cx)) {
             inbound.body = BodyState::Failed;
             return Poll::Ready(Some(Err(BodyError::Io(e))));
@@ -177,13 +193,16 @@ where
         }
     }
 
-    fn is_end(&self) -> bool {
+    fn is_end(&self, request: u64) -> bool {
         let inbound = self.lock().unwrap_or_else(|e| e.into_inner());
-        matches!(inbound.body, BodyState::Done)
+        inbound.request != request || matches!(inbound.body, BodyState::Done)
     }
 
-    fn size_hint(&self) -> SizeHint {
+    fn size_hint(&self, request: u64) -> SizeHint {
         let inbound = self.lock().unwrap_or_else(|e| e.into_inner());
+        if inbound.request != request {
+            return SizeHint::with_exact(0);
+        }
         match inbound.body {
             BodyState::Done => SizeHint::with_exact(0),
             BodyState::Length(n) => SizeHint::with_exact(n),
@@ -213,6 +232,20 @@ where
         }
     }
     Poll::Ready(Ok(()))
+}
+
+/// Before the response: finishes a `100 Continue` partly written, forgets one not begun.
+pub(super) fn finish_continue<S>(
+    inbound: &mut Inbound<S>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>>
+where
+    S: AsyncWrite + Unpin,
+{
+    if inbound.continue_left == CONTINUE.len() {
+        inbound.continue_left = 0;
+    }
+    poll_continue(inbound, cx)
 }
 
 /// Marks `Expect: 100-continue` to be answered before the body is first read.

@@ -154,7 +154,8 @@ where
                 Poll::Pending => break,
             }
         }
-        let idle = inbound.buf.is_empty();
+        // Empty lines before a request line are allowed (RFC 9112 §2.2): still idle.
+        let idle = inbound.buf.iter().all(|&b| b == b'\r' || b == b'\n');
         drop(guard);
         // An idle keep-alive connection closes on shutdown; one that started a head may
         // finish it.
@@ -202,8 +203,9 @@ where
         keep_alive,
         trailers: te_has_trailers(&parts.headers),
     };
-    {
+    let request_number = {
         let mut inbound = lock(conn);
+        inbound.request += 1;
         inbound.body = match framing {
             BodyFraming::None => BodyState::Done,
             BodyFraming::Length(n) => BodyState::Length(n),
@@ -213,14 +215,16 @@ where
         if expect_continue && framing != BodyFraming::None && parts.version == Version::HTTP_11 {
             body::expect_continue(&mut inbound);
         }
-    }
+        inbound.request
+    };
     let upgrade = wants_upgrade.then(|| {
         let (claim, handover) = ClientUpgrade::new();
         parts.extensions.insert(claim);
         handover
     });
     let source: Arc<dyn BodySource> = conn.clone();
-    let request = Request::from_parts(parts, DownstreamBody::H1(RequestBody::new(source)));
+    let body = RequestBody::new(source, request_number);
+    let request = Request::from_parts(parts, DownstreamBody::H1(body));
     // Boxed: the request path's future is large, and moving it (into this future's
     // state, and this one into the connection task) would copy it at every request.
     let handling = Box::pin(handler::handle(request, info.clone(), shared.clone()));
@@ -332,8 +336,11 @@ async fn write_response<S>(
     request: &RequestFacts,
 ) -> io::Result<bool>
 where
-    S: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
+    // A `100 Continue` the request path stopped halfway (it answered without reading the
+    // body) is finished first; one never started is left unsent.
+    std::future::poll_fn(|cx| body::finish_continue(&mut lock(conn), cx)).await?;
     let (parts, mut body) = response.into_parts();
     out.clear();
     let (mut framing, mut keep) = write::encode_head(
@@ -360,7 +367,26 @@ where
             Poll::Ready(frame) => frame,
             Poll::Pending => {
                 send(conn, out).await?;
-                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                // A client that leaves mid-response stops the relay (as nginx does), not
+                // the next failed write, which may be long in coming (streams, long polls).
+                let next = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(frame) = Pin::new(&mut body).poll_frame(cx) {
+                        return Poll::Ready(Some(frame));
+                    }
+                    if client_gone(conn, cx) {
+                        return Poll::Ready(None);
+                    }
+                    Poll::Pending
+                });
+                match next.await {
+                    Some(frame) => frame,
+                    None => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "the client closed the connection mid-response",
+                        ));
+                    }
+                }
             }
         };
         let frame = match frame {

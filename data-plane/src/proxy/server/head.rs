@@ -19,7 +19,7 @@ pub const MAX_HEAD: usize = 64 * 1024;
 /// nginx's buffer for a request line (`large_client_header_buffers 4 8k`).
 const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// Most header fields in one head.
-const MAX_FIELDS: usize = 256;
+const MAX_FIELDS: usize = 512;
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +216,11 @@ impl Facts {
             // The last coding decides (several fields are one list).
             self.chunked = ends_in_chunked(value.as_bytes());
         } else if name == CONTENT_LENGTH {
+            // As nginx: one Content-Length, one number ("duplicate header line" is 400;
+            // a list would be forwarded as it came and refused by many upstreams).
+            if self.has_content_length || value.as_bytes().contains(&b',') {
+                return Err(HeadError::Bad);
+            }
             self.has_content_length = true;
             if !merge_content_length(value.as_bytes(), &mut self.content_length) {
                 return Err(HeadError::Bad);
@@ -309,7 +314,11 @@ mod tests {
         );
         assert_eq!(
             framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
-            Ok(BodyFraming::Length(5))
+            Err(HeadError::Bad)
+        );
+        assert_eq!(
+            framing("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n"),
+            Err(HeadError::Bad)
         );
         assert_eq!(
             framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),

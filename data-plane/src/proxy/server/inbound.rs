@@ -1,5 +1,6 @@
 //! One connection's state, shared between its serving loop and the request body being
-//! read from it (both run in the connection's task; the lock is never contended).
+//! read from it (both usually run in the connection's task; an HTTP/2 upstream's client
+//! reads the body from a task of its own).
 
 use bytes::BytesMut;
 
@@ -16,6 +17,8 @@ pub(super) struct Inbound<S> {
     pub body: BodyState,
     /// Bytes of a `100 Continue` still to write before the body is read.
     pub continue_left: usize,
+    /// The number of the current request on this connection (see `BodySource`).
+    pub request: u64,
 }
 
 /// Where the current request's body stands.
@@ -35,6 +38,7 @@ impl<S> Inbound<S> {
             buf: BytesMut::with_capacity(READ_CHUNK),
             body: BodyState::Done,
             continue_left: 0,
+            request: 0,
         }
     }
 }

@@ -56,11 +56,15 @@ pub fn encode_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     // What framing depends on is noted while the fields are written (one pass, no
-    // lookups); the fields the framing adds follow them.
+    // lookups). The framing fields themselves (`Content-Length`, `Transfer-Encoding`) are
+    // not copied: the ones written after are those of the framing chosen, so the head
+    // never contradicts its body.
     let mut said = Said::default();
     let mut kong = kong.map(KongFields::new);
     for (name, value) in headers {
-        said.note(name, value);
+        if said.note(name, value) {
+            continue;
+        }
         let via = match kong.as_mut().map(|k| k.field(name, value)) {
             Some(Field::Replaced) => continue,
             Some(Field::Via(token)) => Some(token),
@@ -93,27 +97,35 @@ pub fn encode_head(
             Framing::Close
         }
     } else if said.content_length_field {
-        match said.content_length {
-            Some(n) if !said.bad_length => Framing::Length(n),
-            _ => {
+        match said.valid_length() {
+            Some(n) => Framing::Length(n),
+            None => {
                 keep_alive = false;
                 Framing::Close
             }
         }
     } else if let Some(n) = body.exact() {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-        out.extend_from_slice(b"\r\n");
         Framing::Length(n)
     } else if request.version == Version::HTTP_11 {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
         Framing::Chunked
     } else {
         keep_alive = false;
         Framing::Close
     };
+    match framing {
+        Framing::Length(n) => put_length(out, n),
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        // A HEAD or 304 answer says the length the body would have had.
+        Framing::None if request.head || status == StatusCode::NOT_MODIFIED => {
+            if let Some(n) = said.valid_length() {
+                put_length(out, n);
+            }
+        }
+        Framing::None | Framing::Close => {}
+    }
     if !keep_alive {
-        if !said.connection {
+        // Also when the response lists other connection options (`Upgrade` on a 426).
+        if !said.close {
             out.extend_from_slice(b"connection: close\r\n");
         }
     } else if request.version == Version::HTTP_10 {
@@ -157,16 +169,13 @@ impl<'a> KongFields<'a> {
             let Some(token) = h.via else {
                 return Field::Keep;
             };
-            // One `Via` line: the first value with Kong's token (later ones are replaced).
-            if self.via_written {
+            // One `Via` line: the first value with Kong's token (later ones are replaced);
+            // an empty first value is replaced by the token alone (written after).
+            if self.via_written || value.is_empty() {
                 return Field::Replaced;
             }
             self.via_written = true;
-            return if value.is_empty() {
-                Field::Replaced
-            } else {
-                Field::Via(token)
-            };
+            return Field::Via(token);
         }
         if *name == SERVER {
             self.server_seen = true;
@@ -228,25 +237,39 @@ struct Said {
     content_length_field: bool,
     content_length: Option<u64>,
     bad_length: bool,
-    connection: bool,
     close: bool,
     date: bool,
 }
 
 impl Said {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+    /// Notes a field; true for the framing fields, which are not copied.
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> bool {
         if *name == CONTENT_LENGTH {
             self.content_length_field = true;
             self.bad_length |= !merge_content_length(value.as_bytes(), &mut self.content_length);
-        } else if *name == TRANSFER_ENCODING {
+            return true;
+        }
+        if *name == TRANSFER_ENCODING {
             self.transfer_encoding = Some(ends_in_chunked(value.as_bytes()));
-        } else if *name == CONNECTION {
-            self.connection = true;
+            return true;
+        }
+        if *name == CONNECTION {
             self.close |= has_token(value, "close");
         } else if *name == DATE {
             self.date = true;
         }
+        false
     }
+
+    fn valid_length(&self) -> Option<u64> {
+        self.content_length.filter(|_| !self.bad_length)
+    }
+}
+
+fn put_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `date: <IMF-fixdate>`, formatted once a second per thread.
@@ -446,6 +469,78 @@ mod tests {
         assert!(head.contains("x-kong-upstream-latency: 3\r\n"), "{head}");
         assert!(!head.contains("999") && !head.contains("theirs"), "{head}");
         assert!(head.contains("x-kong-other: kept\r\n"), "{head}");
+    }
+
+    #[test]
+    fn framing_fields_match_the_framing_chosen() {
+        // A plugin's Transfer-Encoding to an HTTP/1.0 client: close-delimited, no TE.
+        let (head, framing, keep) = encode(
+            200,
+            &[("transfer-encoding", "chunked"), ("content-length", "3")],
+            SizeHint::default(),
+            facts(Version::HTTP_10, false, true),
+        );
+        assert_eq!(framing, Framing::Close);
+        assert!(!keep);
+        assert!(
+            !head.contains("transfer-encoding") && !head.contains("content-length"),
+            "{head}"
+        );
+        // Both to an HTTP/1.1 client: chunked, the length dropped.
+        let (head, framing, _) = encode(
+            200,
+            &[("content-length", "3"), ("transfer-encoding", "chunked")],
+            SizeHint::default(),
+            facts(Version::HTTP_11, false, true),
+        );
+        assert_eq!(framing, Framing::Chunked);
+        assert!(!head.contains("content-length"), "{head}");
+        assert_eq!(
+            head.matches("transfer-encoding: chunked").count(),
+            1,
+            "{head}"
+        );
+        // No framing fields on a 204; an invalid length is not repeated.
+        let (head, _, _) = encode(
+            204,
+            &[("content-length", "0"), ("transfer-encoding", "chunked")],
+            SizeHint::with_exact(0),
+            facts(Version::HTTP_11, false, true),
+        );
+        assert!(
+            !head.contains("content-length") && !head.contains("transfer-encoding"),
+            "{head}"
+        );
+        let (head, framing, _) = encode(
+            200,
+            &[("content-length", "x")],
+            SizeHint::default(),
+            facts(Version::HTTP_11, false, true),
+        );
+        assert_eq!(framing, Framing::Close);
+        assert!(!head.contains("content-length"), "{head}");
+    }
+
+    #[test]
+    fn a_closing_connection_says_close_beside_other_options() {
+        let (head, _, keep) = encode(
+            426,
+            &[("connection", "Upgrade"), ("upgrade", "TLS/1.2, HTTP/1.1")],
+            SizeHint::with_exact(0),
+            facts(Version::HTTP_11, false, false),
+        );
+        assert!(!keep);
+        assert!(
+            head.contains("connection: Upgrade\r\n") && head.contains("connection: close\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn an_empty_upstream_via_gets_kongs_token() {
+        let head = encode_with_kong(&[("via", "")]);
+        assert!(head.contains("via: 1.1 portico/x\r\n"), "{head}");
+        assert_eq!(head.matches("via:").count(), 1, "{head}");
     }
 
     #[test]

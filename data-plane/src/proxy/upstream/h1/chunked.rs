@@ -105,14 +105,26 @@ fn take_line(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, Error> 
     }
 }
 
-/// The hexadecimal size of a chunk-size line (extensions after `;` are ignored).
+/// The hexadecimal size of a chunk-size line (extensions after `;` are ignored, but must
+/// hold no control characters: a bare CR or LF read one way by this decoder and another
+/// by the next hop is how requests are smuggled).
 fn chunk_size(line: &[u8]) -> Result<u64, Error> {
     let digits_end = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
         .unwrap_or(line.len());
     let rest = &line[digits_end..];
-    let rest_ok = rest.is_empty() || matches!(rest.trim_ascii_start().first(), Some(b';'));
+    // Only spaces and tabs between the size and its extensions (RFC 9112 §7.1.1, BWS).
+    let extensions = rest.trim_ascii_start();
+    let blank_only = rest[..rest.len() - extensions.len()]
+        .iter()
+        .all(|&b| b == b' ' || b == b'\t');
+    let rest_ok = rest.is_empty()
+        || (blank_only
+            && extensions.first() == Some(&b';')
+            && !extensions
+                .iter()
+                .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f));
     if digits_end == 0 || digits_end > 16 || !rest_ok {
         return Err(Error::Body("invalid chunk size"));
     }
@@ -120,10 +132,30 @@ fn chunk_size(line: &[u8]) -> Result<u64, Error> {
     u64::from_str_radix(text, 16).map_err(|_| Error::Body("invalid chunk size"))
 }
 
-/// The trailer section (ending with an empty line), if complete in the buffer.
+/// The trailer section (ending with an empty line), if complete in the buffer. Every line
+/// must end in CRLF: httparse also takes a bare LF, and a body ended by `0\r\n\n` here but
+/// not by the server behind would leave the next bytes read as another request.
 fn take_trailers(buf: &mut BytesMut) -> Result<Option<HeaderMap>, Error> {
+    let end = memchr::memmem::find(buf, b"\r\n\r\n").map(|at| at + 4);
+    let section = &buf[..end.unwrap_or(buf.len())];
+    let bare = section.iter().enumerate().any(|(i, &b)| match b {
+        b'\n' => i == 0 || section[i - 1] != b'\r',
+        // A CR not (yet) followed by LF: only the buffer's last byte may wait for its LF.
+        b'\r' => section.get(i + 1).is_some_and(|&next| next != b'\n'),
+        _ => false,
+    });
+    if bare {
+        return Err(Error::Body("trailer line without CRLF"));
+    }
+    let Some(end) = end else {
+        return if buf.len() > MAX_TRAILERS {
+            Err(Error::Body("trailers too large"))
+        } else {
+            Ok(None)
+        };
+    };
     let mut slots = [httparse::EMPTY_HEADER; 32];
-    match httparse::parse_headers(buf, &mut slots) {
+    match httparse::parse_headers(&buf[..end], &mut slots) {
         Ok(httparse::Status::Complete((len, fields))) => {
             let mut trailers = HeaderMap::with_capacity(fields.len());
             for field in fields {
@@ -197,6 +229,13 @@ mod tests {
     }
 
     #[test]
+    fn spaces_before_extensions_are_allowed() {
+        let input = b"3 \t;name=value\r\nabc\r\n0\r\n\r\n";
+        let (data, _, _) = decode_all(input, input.len()).expect("valid");
+        assert_eq!(data, b"abc");
+    }
+
+    #[test]
     fn malformed_chunks_fail() {
         for input in [
             &b"zz\r\nabc\r\n0\r\n\r\n"[..],
@@ -204,6 +243,12 @@ mod tests {
             b"3\nabc\r\n0\r\n\r\n",
             b"11111111111111111\r\n",
             b"3 x\r\nabc\r\n0\r\n\r\n",
+            // Bare CR or LF, or other controls, anywhere in the framing.
+            b"3;a\rb\r\nabc\r\n0\r\n\r\n",
+            b"3\x0c;a\r\nabc\r\n0\r\n\r\n",
+            b"3\r\nabc\r\n0\r\n\nGET /smuggled HTTP/1.1\r\n\r\n",
+            b"3\r\nabc\r\n0\r\nX: y\n\nGET /smuggled HTTP/1.1\r\n\r\n",
+            b"3\r\nabc\r\n0\r\nX: y\r\n\n\r\n",
         ] {
             assert!(decode_all(input, input.len()).is_err(), "{input:?}");
         }
