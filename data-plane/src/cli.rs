@@ -218,6 +218,10 @@ pub struct ServeArgs {
     /// Time allowed between two reads of a request body.
     #[arg(long, env = "PORTICO_NGINX_HTTP_CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub nginx_http_client_body_timeout: Duration,
+    /// Time a write to the client may make no progress before the connection is closed
+    /// (a client that stopped reading).
+    #[arg(long, env = "PORTICO_NGINX_HTTP_SEND_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub nginx_http_send_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -259,6 +263,7 @@ impl ServeArgs {
         };
         settings.client_header_timeout = self.nginx_http_client_header_timeout;
         settings.client_body_timeout = self.nginx_http_client_body_timeout;
+        settings.send_timeout = self.nginx_http_send_timeout;
         if errors.is_empty() {
             Ok(settings)
         } else {

@@ -4,7 +4,8 @@
 //! answers before reading the request body, bytes sent right after `101`, when a
 //! connection may carry another request, idle connections the upstream closed, the
 //! forwarded chain, when the read timeout starts, and how the proxy's own server relays
-//! trailers and bodies of unknown length to HTTP/1.1 and HTTP/1.0 clients.
+//! trailers and bodies of unknown length to HTTP/1.1 and HTTP/1.0 clients, and lets go
+//! of clients that leave mid-response or stop reading.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -270,6 +271,36 @@ async fn a_client_leaving_mid_response_releases_the_upstream() {
         || async { (up.closed() == 1).then_some(()) },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_let_go_after_the_send_timeout() {
+    let up = Scripted::start(|_| {
+        let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 33554432\r\n\r\n".to_vec();
+        bytes.resize(bytes.len() + 32 * 1024 * 1024, b'a');
+        reply(bytes)
+    })
+    .await;
+    let mut svc = service(&format!("http://127.0.0.1:{}", up.port));
+    svc.retries = 0;
+    let config = one_host_route(svc, "up.test");
+    let proxy = TestProxy::start_with(config, &["--nginx-http-send-timeout", "300ms"]).await;
+    let mut stream = TcpStream::connect(proxy.http).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: up.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 1024];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    // Read no more, keep the connection: the proxy gives up on it and on the upstream.
+    portico_tests::process::eventually(
+        Duration::from_secs(10),
+        "the proxy to give up on a client that reads nothing",
+        || async { (up.closed() == 1).then_some(()) },
+    )
+    .await;
+    drop(stream);
 }
 
 #[tokio::test]

@@ -173,6 +173,8 @@ pub struct ProxySettings {
     pub client_header_timeout: Duration,
     /// Time allowed between two reads of a request body.
     pub client_body_timeout: Duration,
+    /// Time a write to the client may make no progress (nginx's `send_timeout`).
+    pub send_timeout: Duration,
     /// Request bodies up to this size are buffered before proxying when the route has
     /// `request_buffering` on (larger ones stream).
     pub request_buffer_limit: usize,
@@ -213,6 +215,7 @@ impl Default for ProxySettings {
             keepalive: KeepaliveSettings::default(),
             client_header_timeout: Duration::from_secs(60),
             client_body_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             request_buffer_limit: 8 * 1024 * 1024,
         }
     }

@@ -66,7 +66,8 @@ pub async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn: Conn<S> = Arc::new(Mutex::new(Inbound::new(io)));
+    let inbound = Inbound::new(io, shared.settings.send_timeout);
+    let conn: Conn<S> = Arc::new(Mutex::new(inbound));
     let mut out = Vec::with_capacity(4096);
     let mut timer = HeadTimer::new(shared.settings.client_header_timeout);
     let mut fields = Vec::new();
@@ -340,7 +341,8 @@ where
 {
     // A `100 Continue` the request path stopped halfway (it answered without reading the
     // body) is finished first; one never started is left unsent.
-    std::future::poll_fn(|cx| body::finish_continue(&mut lock(conn), cx)).await?;
+    let interim = std::future::poll_fn(|cx| body::finish_continue(&mut lock(conn), cx));
+    within_send_timeout(conn, interim).await?;
     let (parts, mut body) = response.into_parts();
     out.clear();
     let (mut framing, mut keep) = write::encode_head(
@@ -480,26 +482,50 @@ async fn send<S: AsyncWrite + Unpin>(conn: &Conn<S>, out: &mut Vec<u8>) -> io::R
     }
     write_all(conn, out).await?;
     out.clear();
-    std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
+    let flush = std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
         Some(io) => Pin::new(io).poll_flush(cx),
         None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-    })
-    .await
+    });
+    within_send_timeout(conn, flush).await
 }
 
 async fn write_all<S: AsyncWrite + Unpin>(conn: &Conn<S>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        let n = std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
+        let write = std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
             Some(io) => Pin::new(io).poll_write(cx, bytes),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
-        })
-        .await?;
+        });
+        let n = within_send_timeout(conn, write).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         bytes = &bytes[n..];
     }
     Ok(())
+}
+
+/// Runs a write, failing it when it makes no progress for the send timeout (a client that
+/// stopped reading). Only a write that has to wait gets a timer.
+async fn within_send_timeout<S, T>(
+    conn: &Conn<S>,
+    write: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    let mut write = std::pin::pin!(write);
+    if let Poll::Ready(done) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await
+    {
+        return done;
+    }
+    let timeout = lock(conn).send_timeout;
+    if timeout.is_zero() {
+        return write.await;
+    }
+    match tokio::time::timeout(timeout, write).await {
+        Ok(done) => done,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing for the send timeout",
+        )),
+    }
 }
 
 /// Answers a head that cannot be served, as nginx does (Kong's error body), and closes.
@@ -539,11 +565,12 @@ where
 
 /// Closes the connection's sending side (the client reads to the end, then the close).
 async fn close<S: AsyncWrite + Unpin>(conn: &Conn<S>) {
-    let _ = std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
+    // TLS sends its close notice here: bounded like any other write.
+    let shutdown = std::future::poll_fn(|cx| match lock(conn).io.as_mut() {
         Some(io) => Pin::new(io).poll_shutdown(cx),
         None => Poll::Ready(Ok(())),
-    })
-    .await;
+    });
+    let _ = within_send_timeout(conn, shutdown).await;
 }
 
 /// `client_header_timeout`: how long a head may take, from the moment the connection

@@ -2,6 +2,8 @@
 //! read from it (both usually run in the connection's task; an HTTP/2 upstream's client
 //! reads the body from a task of its own).
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 
 use crate::proxy::upstream::h1::chunked::ChunkedDecoder;
@@ -19,6 +21,8 @@ pub(super) struct Inbound<S> {
     pub continue_left: usize,
     /// The number of the current request on this connection (see `BodySource`).
     pub request: u64,
+    /// How long a write to the client may wait (zero: forever).
+    pub send_timeout: Duration,
 }
 
 /// Where the current request's body stands.
@@ -32,13 +36,14 @@ pub(super) enum BodyState {
 }
 
 impl<S> Inbound<S> {
-    pub fn new(io: S) -> Inbound<S> {
+    pub fn new(io: S, send_timeout: Duration) -> Inbound<S> {
         Inbound {
             io: Some(io),
             buf: BytesMut::with_capacity(READ_CHUNK),
             body: BodyState::Done,
             continue_left: 0,
             request: 0,
+            send_timeout,
         }
     }
 }
