@@ -7,12 +7,12 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::poll_read_buf;
 
 use super::inbound::{BodyState, Inbound, READ_CHUNK};
-use crate::proxy::upstream::BoxError;
 use crate::proxy::upstream::h1::chunked::Step;
 
 /// Why an HTTP/1.x request body could not be read.
@@ -85,40 +85,9 @@ impl Body for RequestBody {
     }
 }
 
-/// The request body the request path gets.
-pub enum DownstreamBody {
-    H1(RequestBody),
-    H2(Incoming),
-}
-
-impl Body for DownstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            DownstreamBody::H1(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
-            DownstreamBody::H2(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            DownstreamBody::H1(b) => b.is_end_stream(),
-            DownstreamBody::H2(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            DownstreamBody::H1(b) => b.size_hint(),
-            DownstreamBody::H2(b) => b.size_hint(),
-        }
-    }
-}
+/// The request body the request path gets: read by this server (HTTP/1.x, `Left`) or by
+/// hyper's HTTP/2 server (`Right`).
+pub type DownstreamBody = Either<RequestBody, Incoming>;
 
 /// `Expect: 100-continue` answered when the body is first read, as nginx does.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

@@ -29,7 +29,7 @@ use crate::proxy::errors::{self, ErrorKind};
 use crate::proxy::headers::{SERVER_VALUE, te_has_trailers};
 use crate::proxy::response_body::ProxyBody;
 use crate::proxy::upstream::h1::chunked::Step;
-use crate::proxy::upstream::h1::encode::put_chunk_size;
+use crate::proxy::upstream::h1::encode::{put_chunk_size, put_field};
 use crate::proxy::{Shared, handler};
 
 /// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
@@ -225,7 +225,7 @@ where
     });
     let source: Arc<dyn BodySource> = conn.clone();
     let body = RequestBody::new(source, request_number);
-    let request = Request::from_parts(parts, DownstreamBody::H1(body));
+    let request = Request::from_parts(parts, DownstreamBody::Left(body));
     // Boxed: the request path's future is large, and moving it (into this future's
     // state, and this one into the connection task) would copy it at every request.
     let handling = Box::pin(handler::handle(request, info.clone(), shared.clone()));
@@ -453,10 +453,7 @@ where
 
 fn put_fields(out: &mut Vec<u8>, fields: &HeaderMap) {
     for (name, value) in fields {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
 }
 

@@ -182,7 +182,6 @@ struct Facts {
     keep_alive: bool,
     saw_close: bool,
     content_length: Option<u64>,
-    has_content_length: bool,
     transfer_encoding: bool,
     chunked: bool,
     expect_continue: bool,
@@ -198,7 +197,6 @@ impl Facts {
             keep_alive: http11,
             saw_close: false,
             content_length: None,
-            has_content_length: false,
             transfer_encoding: false,
             chunked: false,
             expect_continue: false,
@@ -218,10 +216,9 @@ impl Facts {
         } else if name == CONTENT_LENGTH {
             // As nginx: one Content-Length, one number ("duplicate header line" is 400;
             // a list would be forwarded as it came and refused by many upstreams).
-            if self.has_content_length || value.as_bytes().contains(&b',') {
+            if self.content_length.is_some() || value.as_bytes().contains(&b',') {
                 return Err(HeadError::Bad);
             }
-            self.has_content_length = true;
             if !merge_content_length(value.as_bytes(), &mut self.content_length) {
                 return Err(HeadError::Bad);
             }
@@ -249,7 +246,7 @@ impl Facts {
             if !self.chunked {
                 return Err(HeadError::Bad);
             }
-            if self.has_content_length {
+            if self.content_length.is_some() {
                 headers.remove(CONTENT_LENGTH);
                 self.keep_alive = false;
             }

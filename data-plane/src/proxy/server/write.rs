@@ -11,6 +11,7 @@ use crate::proxy::headers::{
     ProxiedHeaders, SERVER_TOKEN, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
     X_KONG_UPSTREAM_STATUS, has_token,
 };
+use crate::proxy::upstream::h1::encode::put_field;
 use crate::proxy::upstream::h1::head::{ends_in_chunked, merge_content_length};
 
 /// How the response body goes on the wire.
@@ -65,19 +66,14 @@ pub fn encode_head(
         if said.note(name, value) {
             continue;
         }
-        let via = match kong.as_mut().map(|k| k.field(name, value)) {
-            Some(Field::Replaced) => continue,
-            Some(Field::Via(token)) => Some(token),
-            Some(Field::Keep) | None => None,
-        };
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        if let Some(token) = via {
-            out.extend_from_slice(b", ");
-            out.extend_from_slice(token.as_bytes());
+        match kong.as_mut().map(|k| k.field(name, value)) {
+            Some(Field::Replaced) => {}
+            Some(Field::Via(token)) => {
+                let joined = [value.as_bytes(), b", ", token.as_bytes()].concat();
+                put_field(out, b"via", &joined);
+            }
+            Some(Field::Keep) | None => put_field(out, name.as_str().as_bytes(), value.as_bytes()),
         }
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(kong) = kong {
         kong.write_rest(out);
@@ -197,10 +193,11 @@ impl<'a> KongFields<'a> {
     fn write_rest(self, out: &mut Vec<u8>) {
         let h = self.headers;
         let mut number = |name: &HeaderName, n: u64| {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.extend_from_slice(b"\r\n");
+            put_field(
+                out,
+                name.as_str().as_bytes(),
+                itoa::Buffer::new().format(n).as_bytes(),
+            );
         };
         if let Some(ms) = h.upstream_latency {
             number(&X_KONG_UPSTREAM_LATENCY, ms);
@@ -212,19 +209,13 @@ impl<'a> KongFields<'a> {
             number(&X_KONG_UPSTREAM_STATUS, u64::from(status));
         }
         if let Some(token) = h.via.filter(|_| !self.via_written) {
-            out.extend_from_slice(b"via: ");
-            out.extend_from_slice(token.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            put_field(out, b"via", token.as_bytes());
         }
         if h.server && !self.server_seen {
-            out.extend_from_slice(b"server: ");
-            out.extend_from_slice(SERVER_TOKEN.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            put_field(out, b"server", SERVER_TOKEN.as_bytes());
         }
         if let Some(id) = &h.request_id {
-            out.extend_from_slice(b"x-kong-request-id: ");
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            put_field(out, b"x-kong-request-id", id.as_bytes());
         }
     }
 }
@@ -267,9 +258,11 @@ impl Said {
 }
 
 fn put_length(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    put_field(
+        out,
+        b"content-length",
+        itoa::Buffer::new().format(n).as_bytes(),
+    );
 }
 
 /// `date: <IMF-fixdate>`, formatted once a second per thread.

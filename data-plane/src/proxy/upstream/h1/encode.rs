@@ -101,7 +101,8 @@ pub fn encode_head(
     Ok(framing)
 }
 
-fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// `name: value` and its CRLF.
+pub fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
