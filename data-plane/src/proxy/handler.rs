@@ -16,6 +16,7 @@ use super::headers::{self as h, KONG_DEBUG};
 use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
 use super::response_body::{Completion, ProxyBody};
 use super::server::{ClientUpgrade, DownstreamBody};
+use super::upstream::h1::fields::FieldKind;
 use super::upstream::{ClientBody, ClientBodyError, ProxyHeaders, ReplayableBody, ResponseBody};
 use super::upstream_call::{self, UpstreamHead};
 use crate::plugins::pdk::response::ResponseHead;
@@ -39,6 +40,16 @@ struct RequestFacts {
 }
 
 impl RequestFacts {
+    /// Whether the response head goes from the request path to the HTTP/1.x server
+    /// unread: no plugin sees it, no debug headers are added, and the server (not
+    /// hyper's HTTP/2) writes it. Kong's headers are then left to the server to write,
+    /// and an upstream's fields relayed as received.
+    fn head_unread(&self, runtime: &Runtime) -> bool {
+        runtime.plugins().is_empty()
+            && !self.debug
+            && matches!(self.version, Version::HTTP_10 | Version::HTTP_11)
+    }
+
     /// A header map holding just what error negotiation looks at.
     fn negotiation_headers(&self) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -97,7 +108,11 @@ pub async fn handle(
     }
     let has_content_length = response
         .headers()
-        .contains_key(http::header::CONTENT_LENGTH);
+        .contains_key(http::header::CONTENT_LENGTH)
+        || response
+            .body()
+            .upstream_fields()
+            .is_some_and(|f| f.has(FieldKind::ContentLength));
     response
         .body_mut()
         .set_completion(completion, has_content_length);
@@ -504,6 +519,7 @@ async fn process(
         preserved_host: ctx.overrides.host.take().or(preserved_host),
         path: raw_path,
         query,
+        relay_fields: facts.head_unread(runtime),
     };
     ctx.source = ResponseSource::Upstream;
     let proxied = match upstream_call::call(shared, runtime, &svc, ctx, head, replayable).await {
@@ -530,7 +546,7 @@ async fn process(
         }
     };
 
-    let (mut resp_parts, resp_body) = proxied.response.into_parts();
+    let (mut resp_parts, mut resp_body) = proxied.response.into_parts();
     let switched = resp_parts.status == StatusCode::SWITCHING_PROTOCOLS;
     if switched {
         match facts.upgrade.take() {
@@ -552,10 +568,19 @@ async fn process(
             }
         }
     }
-    h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
-    resp_parts.headers.reserve(RESPONSE_HEADERS_ADDED);
+    let raw_fields = match &mut resp_body {
+        ResponseBody::H1(body, _) => body.take_raw_fields(),
+        ResponseBody::H2(_) => None,
+    };
+    if raw_fields.is_none() {
+        h::strip_response_hop_by_hop(&mut resp_parts.headers, false, facts.te_trailers);
+        resp_parts.headers.reserve(RESPONSE_HEADERS_ADDED);
+    }
     let frame_timeout = svc.h2.then_some(svc.read_timeout);
-    let body = ProxyBody::upstream(resp_body, shared.clone(), frame_timeout);
+    let mut body = ProxyBody::upstream(resp_body, shared.clone(), frame_timeout);
+    if let Some(fields) = raw_fields {
+        body.relay_upstream_fields(fields);
+    }
     Response::from_parts(resp_parts, body)
 }
 
@@ -609,10 +634,7 @@ fn finish_headers(
         };
         // Without plugins nobody looks at the response head before it is written: the
         // HTTP/1.x server writes Kong's headers with it (no map insertions).
-        let deferred = runtime.plugins().is_empty()
-            && !facts.debug
-            && matches!(facts.version, Version::HTTP_10 | Version::HTTP_11);
-        if deferred {
+        if facts.head_unread(runtime) {
             body.defer_kong_headers(kong);
         } else {
             h::add_proxied_headers(&mut parts.headers, kong);

@@ -94,9 +94,8 @@ pub fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 }
 
 /// Whether a comma-separated header value lists `token` (case-insensitive).
-pub fn has_token(value: &HeaderValue, token: &str) -> bool {
+pub fn has_token(value: &[u8], token: &str) -> bool {
     value
-        .as_bytes()
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }

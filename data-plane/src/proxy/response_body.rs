@@ -19,6 +19,7 @@ use super::Shared;
 use super::context::RequestContext;
 use super::headers::ProxiedHeaders;
 use super::upstream::ResponseBody;
+use super::upstream::h1::fields::RawFields;
 use crate::runtime::Runtime;
 
 /// End-of-request work: runs exactly once, when dropped. Created when the request starts,
@@ -96,6 +97,8 @@ pub struct ProxyBody {
     completion: Option<Box<Completion>>,
     /// Kong's headers, left to the HTTP/1.x server to write with the head.
     kong_headers: Option<ProxiedHeaders>,
+    /// The upstream response's fields, relayed as received (the head's map is empty).
+    upstream_fields: Option<Box<RawFields>>,
 }
 
 impl ProxyBody {
@@ -104,6 +107,7 @@ impl ProxyBody {
             kind: Kind::Empty,
             completion: None,
             kong_headers: None,
+            upstream_fields: None,
         }
     }
 
@@ -116,6 +120,7 @@ impl ProxyBody {
             },
             completion: None,
             kong_headers: None,
+            upstream_fields: None,
         }
     }
 
@@ -138,6 +143,7 @@ impl ProxyBody {
             kind: Kind::Upstream(stream),
             completion: None,
             kong_headers: None,
+            upstream_fields: None,
         }
     }
 
@@ -161,6 +167,15 @@ impl ProxyBody {
 
     pub fn kong_headers(&self) -> Option<&ProxiedHeaders> {
         self.kong_headers.as_ref()
+    }
+
+    /// Leaves the upstream's response fields, kept as received, to the HTTP/1.x server.
+    pub fn relay_upstream_fields(&mut self, fields: Box<RawFields>) {
+        self.upstream_fields = Some(fields);
+    }
+
+    pub fn upstream_fields(&self) -> Option<&RawFields> {
+        self.upstream_fields.as_deref()
     }
 
     /// Whether plugins may have changed the body's length.

@@ -42,6 +42,9 @@ pub struct UpstreamHead {
     /// Raw request path and query, for balancers hashing on them.
     pub path: String,
     pub query: Option<String>,
+    /// An HTTP/1.1 response head's fields may stay as received (nothing will read
+    /// them before the HTTP/1.x server writes them): see `RawFields`.
+    pub relay_fields: bool,
 }
 
 /// A response head received from the upstream.
@@ -367,9 +370,16 @@ pub async fn call(
                     headers: &head.headers,
                     proxy_headers: &head.proxy_headers,
                 };
-                match h1::exchange(&mut conn, request, try_body).await {
+                // A consistent-hashing cookie replaces an upstream's namesake: in a map.
+                let relay = head.relay_fields && ctx.hash_cookie.is_none();
+                match h1::exchange(&mut conn, request, try_body, relay).await {
                     Ok(exchanged) => {
-                        let body = h1::H1Body::new(conn, exchanged.framing, exchanged.keep_alive);
+                        let body = h1::H1Body::new(
+                            conn,
+                            exchanged.framing,
+                            exchanged.keep_alive,
+                            exchanged.head.raw,
+                        );
                         let mut response = Response::new(ResponseBody::H1(body, Some(key)));
                         *response.status_mut() = exchanged.head.status;
                         *response.version_mut() = exchanged.head.version;

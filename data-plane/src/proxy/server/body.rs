@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::poll_read_buf;
 
-use super::inbound::{BodyState, Inbound, READ_CHUNK};
+use super::inbound::{BodyState, Inbound, make_room};
 use crate::proxy::upstream::h1::chunked::Step;
 
 /// Why an HTTP/1.x request body could not be read.
@@ -147,7 +147,7 @@ where
                 inbound.body = BodyState::Failed;
                 return Poll::Ready(Some(Err(BodyError::Closed)));
             };
-            inbound.buf.reserve(READ_CHUNK);
+            make_room(&mut inbound.buf);
             match ready!(poll_read_buf(Pin::new(io), cx, &mut inbound.buf)) {
                 Ok(0) => {
                     inbound.body = BodyState::Failed;

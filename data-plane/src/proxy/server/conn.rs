@@ -20,7 +20,7 @@ use tokio_util::io::poll_read_buf;
 
 use super::body::{self, BodySource, DownstreamBody, RequestBody};
 use super::head::{self, BodyFraming, FieldRanges, HeadError, RequestHead};
-use super::inbound::{BodyState, Inbound, READ_CHUNK};
+use super::inbound::{BodyState, Inbound, make_room};
 use super::rewind::{ClientIo, ClientUpgrade, Rewind, Upgraded};
 use super::write::{self, Framing, RequestFacts};
 use crate::proxy::context::{ConnInfo, RequestId};
@@ -148,7 +148,7 @@ where
             let Some(io) = inbound.io.as_mut() else {
                 return Poll::Ready(Waited::Closed);
             };
-            inbound.buf.reserve(READ_CHUNK);
+            make_room(&mut inbound.buf);
             match poll_read_buf(Pin::new(io), cx, &mut inbound.buf) {
                 Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Waited::Closed),
                 Poll::Ready(Ok(_)) => {}
@@ -292,7 +292,7 @@ fn client_gone<S: AsyncRead + Unpin>(conn: &Conn<S>, cx: &mut Context<'_>) -> bo
         return true;
     };
     while inbound.buf.len() < head::MAX_HEAD {
-        inbound.buf.reserve(READ_CHUNK);
+        make_room(&mut inbound.buf);
         match poll_read_buf(Pin::new(&mut *io), cx, &mut inbound.buf) {
             Poll::Ready(Ok(0) | Err(_)) => return true,
             Poll::Ready(Ok(_)) => {}
@@ -352,6 +352,7 @@ where
         &body.size_hint(),
         request,
         body.kong_headers(),
+        body.upstream_fields(),
     );
     drop(parts);
     if framing == Framing::None {
@@ -553,7 +554,15 @@ where
     };
     out.clear();
     let length = SizeHint::with_exact(rendered.body.len() as u64);
-    write::encode_head(out, rendered.status, &headers, &length, &request, None);
+    write::encode_head(
+        out,
+        rendered.status,
+        &headers,
+        &length,
+        &request,
+        None,
+        None,
+    );
     out.extend_from_slice(&rendered.body);
     if send(conn, out).await.is_ok() {
         close(conn).await;

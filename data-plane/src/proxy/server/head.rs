@@ -223,11 +223,11 @@ impl Facts {
                 return Err(HeadError::Bad);
             }
         } else if name == CONNECTION {
-            if self.saw_close || has_token(value, "close") {
+            if self.saw_close || has_token(value.as_bytes(), "close") {
                 self.saw_close = true;
                 self.keep_alive = false;
             } else if !self.keep_alive {
-                self.keep_alive = has_token(value, "keep-alive");
+                self.keep_alive = has_token(value.as_bytes(), "keep-alive");
             }
         } else if name == EXPECT {
             self.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");

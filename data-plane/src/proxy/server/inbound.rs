@@ -8,8 +8,17 @@ use bytes::BytesMut;
 
 use crate::proxy::upstream::h1::chunked::ChunkedDecoder;
 
-/// Bytes made room for before each socket read.
+/// Bytes made room for before a socket read when little room is left.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
+
+/// Makes room in `buf` for a socket read. Only when little is left: the head of the
+/// request in flight still shares the buffer's allocation, and reserving a whole chunk
+/// then would allocate a new buffer at every request.
+pub(super) fn make_room(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+}
 
 pub(super) struct Inbound<S> {
     /// `None` once handed to a tunnel (`101 Switching Protocols`).

@@ -3,15 +3,15 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::{CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRANSFER_ENCODING, VIA};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http::{HeaderMap, HeaderName, StatusCode, Version};
 use http_body::SizeHint;
 
 use crate::proxy::headers::{
-    ProxiedHeaders, SERVER_TOKEN, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
+    ProxiedHeaders, SERVER_TOKEN, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY,
     X_KONG_UPSTREAM_STATUS, has_token,
 };
 use crate::proxy::upstream::h1::encode::put_field;
+use crate::proxy::upstream::h1::fields::{FieldKind, Piece, RawFields};
 use crate::proxy::upstream::h1::head::{ends_in_chunked, merge_content_length};
 
 /// How the response body goes on the wire.
@@ -43,6 +43,8 @@ pub struct RequestFacts {
 /// the encoder (no plugin can see the response head): written with the fields, with the
 /// map's semantics (they replace the upstream's namesakes, `Via` is appended to, the
 /// upstream's `Server` is kept) and without inserting them into the map.
+/// `upstream`: the upstream's fields as received, written before the map's (which holds
+/// what the proxy added then); its framing and hop-by-hop fields are not relayed.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
@@ -50,6 +52,7 @@ pub fn encode_head(
     body: &SizeHint,
     request: &RequestFacts,
     kong: Option<&ProxiedHeaders>,
+    upstream: Option<&RawFields>,
 ) -> (Framing, bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -60,21 +63,26 @@ pub fn encode_head(
     // lookups). The framing fields themselves (`Content-Length`, `Transfer-Encoding`) are
     // not copied: the ones written after are those of the framing chosen, so the head
     // never contradicts its body.
-    let mut said = Said::default();
-    let mut kong = kong.map(KongFields::new);
-    for (name, value) in headers {
-        if said.note(name, value) {
-            continue;
-        }
-        match kong.as_mut().map(|k| k.field(name, value)) {
-            Some(Field::Replaced) => {}
-            Some(Field::Via(token)) => {
-                let joined = [value.as_bytes(), b", ", token.as_bytes()].concat();
-                put_field(out, b"via", &joined);
-            }
-            Some(Field::Keep) | None => put_field(out, name.as_str().as_bytes(), value.as_bytes()),
-        }
+    let mut fields = FieldWriter {
+        out,
+        said: Said::default(),
+        kong: kong.map(KongFields::new),
+    };
+    if let Some(upstream) = upstream {
+        upstream.for_each_piece(|piece| match piece {
+            Piece::Lines(lines) => fields.out.extend_from_slice(lines),
+            Piece::Field {
+                kind: FieldKind::TransferEncoding | FieldKind::Connection | FieldKind::HopByHop,
+                ..
+            } => {}
+            Piece::Field { kind, name, value } => fields.write(kind, name, value),
+        });
     }
+    for (name, value) in headers {
+        let kind = FieldKind::of_name(name);
+        fields.write(kind, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let FieldWriter { out, said, kong } = fields;
     if let Some(kong) = kong {
         kong.write_rest(out);
     }
@@ -134,6 +142,30 @@ pub fn encode_head(
     (framing, keep_alive)
 }
 
+/// Writes the response's fields, noting what framing depends on and applying Kong's
+/// deferred headers.
+struct FieldWriter<'a, 'k> {
+    out: &'a mut Vec<u8>,
+    said: Said,
+    kong: Option<KongFields<'k>>,
+}
+
+impl FieldWriter<'_, '_> {
+    fn write(&mut self, kind: FieldKind, name: &[u8], value: &[u8]) {
+        if self.said.note(kind, value) {
+            return;
+        }
+        match self.kong.as_mut().map(|k| k.field(kind, value)) {
+            Some(Field::Replaced) => {}
+            Some(Field::Via(token)) => {
+                let joined = [value, b", ", token.as_bytes()].concat();
+                put_field(self.out, name, &joined);
+            }
+            Some(Field::Keep) | None => put_field(self.out, name, value),
+        }
+    }
+}
+
 /// Kong's deferred headers, as the response's own fields go by.
 struct KongFields<'a> {
     headers: &'a ProxiedHeaders,
@@ -159,29 +191,32 @@ impl<'a> KongFields<'a> {
         }
     }
 
-    fn field(&mut self, name: &HeaderName, value: &HeaderValue) -> Field {
+    fn field(&mut self, kind: FieldKind, value: &[u8]) -> Field {
         let h = self.headers;
-        if *name == VIA {
-            let Some(token) = h.via else {
-                return Field::Keep;
-            };
-            // One `Via` line: the first value with Kong's token (later ones are replaced);
-            // an empty first value is replaced by the token alone (written after).
-            if self.via_written || value.is_empty() {
-                return Field::Replaced;
+        let replaced = match kind {
+            FieldKind::Via => {
+                let Some(token) = h.via else {
+                    return Field::Keep;
+                };
+                // One `Via` line: the first value with Kong's token (later ones are
+                // replaced); an empty first value is replaced by the token alone
+                // (written after).
+                if self.via_written || value.is_empty() {
+                    return Field::Replaced;
+                }
+                self.via_written = true;
+                return Field::Via(token);
             }
-            self.via_written = true;
-            return Field::Via(token);
-        }
-        if *name == SERVER {
-            self.server_seen = true;
-            return Field::Keep;
-        }
-        let replaced = name.as_str().starts_with("x-kong-")
-            && ((h.upstream_latency.is_some() && *name == X_KONG_UPSTREAM_LATENCY)
-                || (h.proxy_latency.is_some() && *name == X_KONG_PROXY_LATENCY)
-                || (h.upstream_status.is_some() && *name == X_KONG_UPSTREAM_STATUS)
-                || (h.request_id.is_some() && *name == X_KONG_REQUEST_ID));
+            FieldKind::Server => {
+                self.server_seen = true;
+                false
+            }
+            FieldKind::UpstreamLatency => h.upstream_latency.is_some(),
+            FieldKind::ProxyLatency => h.proxy_latency.is_some(),
+            FieldKind::UpstreamStatus => h.upstream_status.is_some(),
+            FieldKind::RequestId => h.request_id.is_some(),
+            _ => false,
+        };
         if replaced {
             Field::Replaced
         } else {
@@ -234,22 +269,27 @@ struct Said {
 
 impl Said {
     /// Notes a field; true for the framing fields, which are not copied.
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> bool {
-        if *name == CONTENT_LENGTH {
-            self.content_length_field = true;
-            self.bad_length |= !merge_content_length(value.as_bytes(), &mut self.content_length);
-            return true;
+    fn note(&mut self, kind: FieldKind, value: &[u8]) -> bool {
+        match kind {
+            FieldKind::ContentLength => {
+                self.content_length_field = true;
+                self.bad_length |= !merge_content_length(value, &mut self.content_length);
+                true
+            }
+            FieldKind::TransferEncoding => {
+                self.transfer_encoding = Some(ends_in_chunked(value));
+                true
+            }
+            FieldKind::Connection => {
+                self.close |= has_token(value, "close");
+                false
+            }
+            FieldKind::Date => {
+                self.date = true;
+                false
+            }
+            _ => false,
         }
-        if *name == TRANSFER_ENCODING {
-            self.transfer_encoding = Some(ends_in_chunked(value.as_bytes()));
-            return true;
-        }
-        if *name == CONNECTION {
-            self.close |= has_token(value, "close");
-        } else if *name == DATE {
-            self.date = true;
-        }
-        false
     }
 
     fn valid_length(&self) -> Option<u64> {
@@ -288,6 +328,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use bytes::BytesMut;
+    use http::HeaderValue;
+
+    use crate::proxy::upstream::h1::head;
 
     fn facts(version: Version, head: bool, keep_alive: bool) -> RequestFacts {
         RequestFacts {
@@ -310,7 +354,7 @@ mod tests {
         }
         let mut out = Vec::new();
         let status = StatusCode::from_u16(status).unwrap();
-        let (framing, keep) = encode_head(&mut out, status, &headers, &body, &request, None);
+        let (framing, keep) = encode_head(&mut out, status, &headers, &body, &request, None, None);
         (String::from_utf8(out).unwrap(), framing, keep)
     }
 
@@ -427,6 +471,7 @@ mod tests {
             &hint,
             &request,
             Some(&kong),
+            None,
         );
         String::from_utf8(out).unwrap()
     }
@@ -545,5 +590,89 @@ mod tests {
             facts(Version::HTTP_11, false, true),
         );
         assert!(head.starts_with("HTTP/1.1 599 \r\n"));
+    }
+
+    /// An upstream head as the upstream client keeps it when its fields are relayed.
+    fn relayed(text: &str) -> Box<RawFields> {
+        let mut buf = BytesMut::from(text);
+        let parsed = head::parse(&mut buf, &mut Vec::new(), true)
+            .unwrap()
+            .unwrap();
+        parsed.raw.expect("relayable")
+    }
+
+    fn encode_relayed(
+        text: &str,
+        added: &[(&'static str, &'static str)],
+        request: RequestFacts,
+    ) -> (String, Framing) {
+        let raw = relayed(text);
+        let mut headers = HeaderMap::new();
+        for (name, value) in added {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        let kong = kong_headers();
+        let mut out = Vec::new();
+        let hint = SizeHint::with_exact(5);
+        let (framing, _) = encode_head(
+            &mut out,
+            StatusCode::OK,
+            &headers,
+            &hint,
+            &request,
+            Some(&kong),
+            Some(&raw),
+        );
+        (String::from_utf8(out).unwrap(), framing)
+    }
+
+    #[test]
+    fn relayed_fields_are_copied_as_received_with_kongs_applied() {
+        let (head, framing) = encode_relayed(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\n\
+             Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nVia: 1.0 other\r\n\
+             X-Kong-Request-Id: theirs\r\nServer: up/1\r\nDate: then\r\nContent-Length: 5\r\n\
+             X-Last:  spaced \r\n\r\n",
+            &[("set-cookie", "added=1")],
+            facts(Version::HTTP_11, false, true),
+        );
+        assert_eq!(framing, Framing::Length(5));
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\n\
+             Via: 1.0 other, 1.1 portico/x\r\nServer: up/1\r\nDate: then\r\n\
+             X-Last:  spaced \r\nset-cookie: added=1\r\nx-kong-upstream-latency: 3\r\n\
+             x-kong-proxy-latency: 0\r\nx-kong-request-id: abc\r\ncontent-length: 5\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn relayed_framing_fields_follow_the_framing_chosen() {
+        // A HEAD answer keeps the length the body would have had.
+        let (head, framing) = encode_relayed(
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n",
+            &[],
+            facts(Version::HTTP_11, true, true),
+        );
+        assert_eq!(framing, Framing::None);
+        assert!(head.contains("content-length: 42\r\n"), "{head}");
+        // Transfer-Encoding overrides the upstream's Content-Length: neither is relayed.
+        let (head, _) = encode_relayed(
+            "HTTP/1.1 200 OK\r\nContent-Length: 42\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &[],
+            facts(Version::HTTP_11, false, true),
+        );
+        assert!(!head.contains("42") && !head.contains("chunked"), "{head}");
+        // The upstream's `Connection: close` is its own; the client's connection stays.
+        let (head, _) = encode_relayed(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+            &[],
+            facts(Version::HTTP_11, false, true),
+        );
+        assert!(!head.to_ascii_lowercase().contains("connection"), "{head}");
+        assert!(
+            head.contains("\r\ndate: "),
+            "a date when the upstream sent none"
+        );
     }
 }

@@ -10,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::chunked::{ChunkedDecoder, Step};
+use super::fields::RawFields;
 use super::head::Framing;
 use super::{Error, H1Conn, Io};
 
@@ -27,10 +28,17 @@ pub struct H1Body {
     decoder: Decoder,
     keep_alive: bool,
     upgrade: bool,
+    /// The response head's fields, when relayed as received (its header map is empty).
+    raw_fields: Option<Box<RawFields>>,
 }
 
 impl H1Body {
-    pub fn new(conn: Box<H1Conn>, framing: Framing, keep_alive: bool) -> H1Body {
+    pub fn new(
+        conn: Box<H1Conn>,
+        framing: Framing,
+        keep_alive: bool,
+        raw_fields: Option<Box<RawFields>>,
+    ) -> H1Body {
         let (decoder, upgrade) = match framing {
             Framing::Empty => (Decoder::Done, false),
             Framing::Length(n) => (Decoder::Length(n), false),
@@ -43,7 +51,13 @@ impl H1Body {
             decoder,
             keep_alive,
             upgrade,
+            raw_fields,
         }
+    }
+
+    /// The response head's fields as received, if they were not put in its header map.
+    pub fn take_raw_fields(&mut self) -> Option<Box<RawFields>> {
+        self.raw_fields.take()
     }
 
     /// The connection, if the body ended cleanly and the upstream keeps it open.

@@ -27,11 +27,13 @@ pub struct Exchanged {
     pub keep_alive: bool,
 }
 
-/// Sends the request on `conn` and reads the response head.
+/// Sends the request on `conn` and reads the response head; `relay`: keep its fields
+/// as received when they can be (see `RawFields`).
 pub async fn exchange(
     conn: &mut H1Conn,
     head: RequestHead<'_>,
     body: UpstreamBody,
+    relay: bool,
 ) -> Result<Exchanged, Error> {
     let method: &Method = head.method;
     conn.write_buf.clear();
@@ -76,7 +78,7 @@ pub async fn exchange(
                 Poll::Pending => {}
             }
         }
-        match poll_head(conn, cx) {
+        match poll_head(conn, relay, cx) {
             Poll::Ready(Err(e)) => Poll::Ready(Err(writer.failed.take().unwrap_or(e))),
             other => other,
         }
@@ -97,10 +99,14 @@ pub async fn exchange(
 
 /// Reads until a final response head (informational 1xx heads other than 101 are
 /// skipped, as hyper's client did).
-fn poll_head(conn: &mut H1Conn, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, Error>> {
+fn poll_head(
+    conn: &mut H1Conn,
+    relay: bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<ResponseHead, Error>> {
     loop {
         if !conn.read_buf.is_empty()
-            && let Some(head) = super::head::parse(&mut conn.read_buf)?
+            && let Some(head) = super::head::parse(&mut conn.read_buf, &mut conn.spans, relay)?
         {
             if head.status.is_informational() && head.status.as_u16() != 101 {
                 continue;
@@ -292,7 +298,7 @@ mod tests {
                 proxy_headers: &proxy_headers,
             };
             let body = UpstreamBody::full(Bytes::from_static(b"hello"));
-            match exchange(&mut conn, head, body).await {
+            match exchange(&mut conn, head, body, false).await {
                 Err(Error::Request(what)) => assert!(what.contains(expected), "{what}"),
                 Err(e) => panic!("Content-Length {length}: {e}"),
                 Ok(_) => panic!("Content-Length {length}: sent"),

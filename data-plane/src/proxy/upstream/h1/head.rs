@@ -4,11 +4,12 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
+use super::fields::{FieldKind, FieldSpan, RawFields};
 
 /// Largest response head accepted; nginx answers 502 ("upstream sent too big header")
 /// past its buffer, so does this client.
@@ -23,7 +24,9 @@ const ROOM_FOR_PROXY_HEADERS: usize = 8;
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
+    /// Empty when the fields are relayed as received (`raw`).
     pub headers: HeaderMap,
+    pub raw: Option<Box<RawFields>>,
     delimiting: Delimiting,
 }
 
@@ -39,21 +42,29 @@ struct Delimiting {
     chunked: bool,
     close: bool,
     keep_alive: bool,
+    /// `Connection` names other fields (which must not be relayed).
+    connection_options: bool,
 }
 
 impl Delimiting {
-    fn note(&mut self, name: &HeaderName, value: &[u8]) {
-        if *name == CONTENT_LENGTH {
-            self.note_length(value);
-        } else if *name == TRANSFER_ENCODING {
-            self.transfer_encoding = true;
-            self.chunked = ends_in_chunked(value);
-        } else if *name == CONNECTION {
-            for token in value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+    fn note(&mut self, kind: FieldKind, value: &[u8]) {
+        match kind {
+            FieldKind::ContentLength => self.note_length(value),
+            FieldKind::TransferEncoding => {
+                self.transfer_encoding = true;
+                self.chunked = ends_in_chunked(value);
             }
+            FieldKind::Connection => {
+                for token in value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    let close = token.eq_ignore_ascii_case(b"close");
+                    let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= close;
+                    self.keep_alive |= keep_alive;
+                    self.connection_options |= !(close || keep_alive || token.is_empty());
+                }
+            }
+            _ => {}
         }
     }
 
@@ -77,17 +88,23 @@ pub fn ends_in_chunked(value: &[u8]) -> bool {
 /// when one is not a number or disagrees.
 pub fn merge_content_length(value: &[u8], length: &mut Option<u64>) -> bool {
     for part in value.split(|&b| b == b',') {
-        let part = part.trim_ascii();
-        let parsed = std::str::from_utf8(part)
-            .ok()
-            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|p| p.parse::<u64>().ok());
-        match parsed {
+        match decimal(part.trim_ascii()) {
             Some(n) if length.is_none_or(|l| l == n) => *length = Some(n),
             _ => return false,
         }
     }
     true
+}
+
+/// Digits only (no sign, no spaces), as a number that fits in a u64.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// How the response body is delimited.
@@ -103,8 +120,13 @@ pub enum Framing {
 }
 
 /// Parses a complete head at the start of `buf`, taking it out of the buffer; `None`
-/// while more bytes are needed.
-pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
+/// while more bytes are needed. `relay`: keep the fields as received (`RawFields`)
+/// when they can be, rather than in a header map.
+pub fn parse(
+    buf: &mut BytesMut,
+    spans: &mut Vec<FieldSpan>,
+    relay: bool,
+) -> Result<Option<ResponseHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -131,39 +153,64 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Header names and values are taken from the head's bytes once the parser no longer
-    // borrows the buffer: their offsets first (on the stack), values then as slices of
-    // the frozen head (no copy).
+    // Where names and values are, noted while the parser borrows the buffer; the
+    // values are then slices of the frozen head (no copy).
     let base = buf.as_ptr() as usize;
-    let count = response.headers.len();
-    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    for (span, header) in spans.iter_mut().zip(response.headers.iter()) {
-        let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-        *span = (
-            offset(header.name.as_bytes()),
-            header.name.len() as u32,
-            offset(header.value),
-            header.value.len() as u32,
-        );
-    }
+    let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    spans.clear();
+    spans.extend(response.headers.iter().map(|header| {
+        let (name, value) = (header.name.as_bytes(), header.value);
+        FieldSpan {
+            name: (at(name), at(name) + name.len() as u32),
+            value: (at(value), at(value) + value.len() as u32),
+        }
+    }));
     let head_bytes: Bytes = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count + ROOM_FOR_PROXY_HEADERS);
+    let slice = |(from, to): (u32, u32)| &head_bytes[from as usize..to as usize];
+    // 101 and `Trailer` need the map's handling (kept for an upgrade, or for clients
+    // taking trailers).
+    if relay && status != StatusCode::SWITCHING_PROTOCOLS {
+        let mut delimiting = Delimiting::default();
+        let mut relayable = true;
+        let kind = |i: usize| {
+            let span = spans[i];
+            let kind = FieldKind::of_raw(slice(span.name));
+            delimiting.note(kind, slice(span.value));
+            relayable &=
+                !(kind == FieldKind::HopByHop && slice(span.name).eq_ignore_ascii_case(b"trailer"));
+            kind
+        };
+        let fields = RawFields::new(head_bytes.clone(), spans, kind);
+        if let Some(mut fields) = fields.filter(|_| relayable && !delimiting.connection_options) {
+            if delimiting.transfer_encoding {
+                fields.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+            }
+            return Ok(Some(ResponseHead {
+                status,
+                version,
+                headers: HeaderMap::new(),
+                raw: Some(Box::new(fields)),
+                delimiting,
+            }));
+        }
+    }
+    let mut headers = HeaderMap::with_capacity(spans.len() + ROOM_FOR_PROXY_HEADERS);
     let mut delimiting = Delimiting::default();
-    for &(name_at, name_len, value_at, value_len) in &spans[..count] {
-        let (name_at, value_at) = (name_at as usize, value_at as usize);
-        let name = HeaderName::from_bytes(&head_bytes[name_at..name_at + name_len as usize])
+    for span in spans.iter() {
+        let name = HeaderName::from_bytes(slice(span.name))
             .map_err(|_| Error::Head("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(
-            head_bytes.slice(value_at..value_at + value_len as usize),
+            head_bytes.slice(span.value.0 as usize..span.value.1 as usize),
         )
         .map_err(|_| Error::Head("invalid header value"))?;
-        delimiting.note(&name, value.as_bytes());
+        delimiting.note(FieldKind::of_name(&name), value.as_bytes());
         headers.append(name, value);
     }
     Ok(Some(ResponseHead {
         status,
         version,
         headers,
+        raw: None,
         delimiting,
     }))
 }
@@ -212,6 +259,10 @@ pub fn keep_alive(head: &ResponseHead) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
+        super::parse(buf, &mut Vec::new(), false)
+    }
 
     fn parsed(text: &str) -> ResponseHead {
         let mut buf = BytesMut::from(text);
@@ -285,6 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn content_lengths_are_plain_digits_that_agree() {
+        let merged = |v: &str| {
+            let mut length = None;
+            merge_content_length(v.as_bytes(), &mut length).then_some(length)
+        };
+        assert_eq!(merged("13"), Some(Some(13)));
+        assert_eq!(merged(" 7 , 7"), Some(Some(7)));
+        assert_eq!(merged("18446744073709551615"), Some(Some(u64::MAX)));
+        for bad in ["", "+5", "5x", "1 3", "18446744073709551616", "7, 8", "7,"] {
+            assert_eq!(merged(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn keep_alive_depends_on_version_and_connection() {
         assert!(keep_alive(&parsed("HTTP/1.1 200 OK\r\n\r\n")));
         assert!(!keep_alive(&parsed(
@@ -294,5 +359,32 @@ mod tests {
         assert!(keep_alive(&parsed(
             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"
         )));
+    }
+
+    fn relayed(text: &str) -> ResponseHead {
+        let mut buf = BytesMut::from(text);
+        super::parse(&mut buf, &mut Vec::new(), true)
+            .expect("valid")
+            .expect("complete")
+    }
+
+    #[test]
+    fn relayed_heads_keep_their_fields_unless_they_need_the_map() {
+        let head = relayed("HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\n");
+        assert!(head.raw.is_some() && head.headers.is_empty());
+        assert!(!keep_alive(&head), "delimiting is noted all the same");
+        for text in [
+            // Fields named by Connection must not be relayed.
+            "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\n\r\n",
+            // Trailer goes only to clients taking trailers.
+            "HTTP/1.1 200 OK\r\nTrailer: x-t\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+            // Lines ending in a bare LF are rewritten.
+            "HTTP/1.1 200 OK\nX-A: 1\n\n",
+        ] {
+            let head = relayed(text);
+            assert!(head.raw.is_none(), "{text:?}");
+            assert!(!head.headers.is_empty(), "{text:?}");
+        }
     }
 }

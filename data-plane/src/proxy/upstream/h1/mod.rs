@@ -12,6 +12,7 @@ mod body;
 pub(crate) mod chunked;
 pub(crate) mod encode;
 mod exchange;
+pub(crate) mod fields;
 pub(crate) mod head;
 
 use std::io;
@@ -41,6 +42,8 @@ pub struct H1Conn {
     io: Io,
     /// Bytes read and not yet consumed (a response head being parsed, body bytes).
     read_buf: BytesMut,
+    /// Where a response head's fields are (kept for its capacity between responses).
+    spans: Vec<fields::FieldSpan>,
     /// The request being written (kept for its capacity between requests), and how much
     /// of it was written.
     write_buf: Vec<u8>,
@@ -58,6 +61,7 @@ impl H1Conn {
         H1Conn {
             io,
             read_buf: BytesMut::new(),
+            spans: Vec::new(),
             write_buf: Vec::new(),
             write_pos: 0,
             ctl,

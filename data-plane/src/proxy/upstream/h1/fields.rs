@@ -1,0 +1,341 @@
+//! Response header fields relayed as the upstream wrote them.
+//!
+//! Without plugins nobody reads a proxied response's fields before the HTTP/1.x server
+//! writes them, so turning them into a `HeaderMap` (a name lookup, a value and an entry
+//! per field, two allocations per map) only to write them out again is wasted. Instead
+//! the head's bytes are kept and the server copies the field lines between the few that
+//! matter to it (framing, hop-by-hop, `Date`, `Server`, `Via`, Kong's own), as nginx
+//! relays them. Names keep the upstream's spelling, as with nginx.
+
+use bytes::Bytes;
+use http::HeaderName;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, DATE, SERVER, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+};
+
+use crate::proxy::headers::{KEEP_ALIVE, PROXY_CONNECTION};
+
+/// What a response field means to the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Plain,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    /// `Keep-Alive`, `Proxy-Connection`, `Upgrade`, `Trailer`: not relayed.
+    HopByHop,
+    Date,
+    Server,
+    Via,
+    UpstreamLatency,
+    ProxyLatency,
+    UpstreamStatus,
+    RequestId,
+}
+
+impl FieldKind {
+    /// The kind of a field name as it came off the wire (any case).
+    pub fn of_raw(name: &[u8]) -> FieldKind {
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        // The length first: most names are ruled out by it alone.
+        match name.len() {
+            3 if is("via") => FieldKind::Via,
+            4 if is("date") => FieldKind::Date,
+            6 if is("server") => FieldKind::Server,
+            7 if is("upgrade") || is("trailer") => FieldKind::HopByHop,
+            10 if is("connection") => FieldKind::Connection,
+            10 if is("keep-alive") => FieldKind::HopByHop,
+            14 if is("content-length") => FieldKind::ContentLength,
+            16 if is("proxy-connection") => FieldKind::HopByHop,
+            17 if is("transfer-encoding") => FieldKind::TransferEncoding,
+            17 if is("x-kong-request-id") => FieldKind::RequestId,
+            20 if is("x-kong-proxy-latency") => FieldKind::ProxyLatency,
+            22 if is("x-kong-upstream-status") => FieldKind::UpstreamStatus,
+            23 if is("x-kong-upstream-latency") => FieldKind::UpstreamLatency,
+            _ => FieldKind::Plain,
+        }
+    }
+
+    /// The kind of a header map's field name.
+    pub fn of_name(name: &HeaderName) -> FieldKind {
+        if *name == CONTENT_LENGTH {
+            FieldKind::ContentLength
+        } else if *name == TRANSFER_ENCODING {
+            FieldKind::TransferEncoding
+        } else if *name == CONNECTION {
+            FieldKind::Connection
+        } else if *name == DATE {
+            FieldKind::Date
+        } else if *name == SERVER {
+            FieldKind::Server
+        } else if *name == VIA {
+            FieldKind::Via
+        } else if *name == UPGRADE
+            || *name == TRAILER
+            || *name == KEEP_ALIVE
+            || *name == PROXY_CONNECTION
+        {
+            FieldKind::HopByHop
+        } else if name.as_str().starts_with("x-kong-") {
+            Self::of_raw(name.as_str().as_bytes())
+        } else {
+            FieldKind::Plain
+        }
+    }
+}
+
+/// Most fields of other kinds than `Plain` a relayed head may have; a head with more is
+/// turned into a header map instead.
+const MAX_NOTED: usize = 12;
+
+/// A field line the server must look at.
+#[derive(Debug, Clone, Copy)]
+struct Noted {
+    kind: FieldKind,
+    /// The line, from its name to its CRLF included.
+    line: (u32, u32),
+    name_len: u16,
+    value: (u32, u32),
+}
+
+impl Noted {
+    const NONE: Noted = Noted {
+        kind: FieldKind::Plain,
+        line: (0, 0),
+        name_len: 0,
+        value: (0, 0),
+    };
+}
+
+/// A response head's field lines, as received.
+pub struct RawFields {
+    head: Bytes,
+    /// From the first field line to the end of the last one.
+    block: (u32, u32),
+    noted: [Noted; MAX_NOTED],
+    count: usize,
+}
+
+/// One field of a parsed head: where its name and value are in the head's bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FieldSpan {
+    pub name: (u32, u32),
+    pub value: (u32, u32),
+}
+
+/// What the server writes for a relayed head, in order.
+pub enum Piece<'a> {
+    /// Plain field lines, CRLFs included, to copy as they are.
+    Lines(&'a [u8]),
+    Field {
+        kind: FieldKind,
+        name: &'a [u8],
+        value: &'a [u8],
+    },
+}
+
+impl RawFields {
+    /// The fields of `head` (a complete head, status line first) found at `spans`, or
+    /// `None` when they cannot be relayed as they are: a line not ending in CRLF (the
+    /// proxy sends CRLF), or too many fields to note. `kinds` gives each span's kind.
+    pub fn new(
+        head: Bytes,
+        spans: &[FieldSpan],
+        mut kind: impl FnMut(usize) -> FieldKind,
+    ) -> Option<RawFields> {
+        if !head.ends_with(b"\r\n\r\n") {
+            return None;
+        }
+        let end = head.len() as u32 - 2;
+        let start = spans.first().map_or(end, |s| s.name.0);
+        let mut fields = RawFields {
+            head,
+            block: (start, end),
+            noted: [Noted::NONE; MAX_NOTED],
+            count: 0,
+        };
+        for (i, span) in spans.iter().enumerate() {
+            let line_end = spans.get(i + 1).map_or(end, |next| next.name.0);
+            if line_end < 2 || fields.head[line_end as usize - 2..line_end as usize] != *b"\r\n" {
+                return None;
+            }
+            let kind = kind(i);
+            if kind == FieldKind::Plain {
+                continue;
+            }
+            let slot = fields.noted.get_mut(fields.count)?;
+            *slot = Noted {
+                kind,
+                line: (span.name.0, line_end),
+                name_len: u16::try_from(span.name.1 - span.name.0).ok()?,
+                value: span.value,
+            };
+            fields.count += 1;
+        }
+        Some(fields)
+    }
+
+    /// Treats the noted fields of kind `from` as `to` (a `Content-Length` that
+    /// `Transfer-Encoding` overrides is not relayed).
+    pub fn reclassify(&mut self, from: FieldKind, to: FieldKind) {
+        for noted in &mut self.noted[..self.count] {
+            if noted.kind == from {
+                noted.kind = to;
+            }
+        }
+    }
+
+    /// Hands over the field lines in order: runs of plain lines, and the noted fields
+    /// between. (A loop rather than an iterator: flattening one cost more than the
+    /// copying.)
+    pub fn for_each_piece(&self, mut f: impl FnMut(Piece<'_>)) {
+        let head = &self.head[..];
+        let mut at = self.block.0 as usize;
+        for n in &self.noted[..self.count] {
+            let (start, end) = (n.line.0 as usize, n.line.1 as usize);
+            if start > at {
+                f(Piece::Lines(&head[at..start]));
+            }
+            f(Piece::Field {
+                kind: n.kind,
+                name: &head[start..start + usize::from(n.name_len)],
+                value: &head[n.value.0 as usize..n.value.1 as usize],
+            });
+            at = end;
+        }
+        let end = self.block.1 as usize;
+        if end > at {
+            f(Piece::Lines(&head[at..end]));
+        }
+    }
+
+    /// Whether a field of this kind is among them.
+    pub fn has(&self, kind: FieldKind) -> bool {
+        self.noted[..self.count].iter().any(|n| n.kind == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans_of(head: &[u8]) -> Vec<FieldSpan> {
+        let mut slots = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut slots);
+        assert!(response.parse(head).expect("valid").is_complete());
+        let base = head.as_ptr() as usize;
+        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+        response
+            .headers
+            .iter()
+            .map(|h| FieldSpan {
+                name: (
+                    at(h.name.as_bytes()),
+                    at(h.name.as_bytes()) + h.name.len() as u32,
+                ),
+                value: (at(h.value), at(h.value) + h.value.len() as u32),
+            })
+            .collect()
+    }
+
+    fn raw(text: &'static str) -> Option<RawFields> {
+        let head = Bytes::from_static(text.as_bytes());
+        let spans = spans_of(text.as_bytes());
+        let kinds: Vec<_> = spans
+            .iter()
+            .map(|s| FieldKind::of_raw(&head[s.name.0 as usize..s.name.1 as usize]))
+            .collect();
+        RawFields::new(head, &spans, |i| kinds[i])
+    }
+
+    fn describe(fields: &RawFields) -> Vec<String> {
+        let mut pieces = Vec::new();
+        fields.for_each_piece(|p| {
+            pieces.push(match p {
+                Piece::Lines(l) => format!("lines {}", String::from_utf8_lossy(l)),
+                Piece::Field { kind, name, value } => format!(
+                    "{kind:?} {}={}",
+                    String::from_utf8_lossy(name),
+                    String::from_utf8_lossy(value)
+                ),
+            })
+        });
+        pieces
+    }
+
+    #[test]
+    fn names_are_classified_in_any_case() {
+        assert_eq!(
+            FieldKind::of_raw(b"Content-Length"),
+            FieldKind::ContentLength
+        );
+        assert_eq!(
+            FieldKind::of_raw(b"TRANSFER-ENCODING"),
+            FieldKind::TransferEncoding
+        );
+        assert_eq!(
+            FieldKind::of_raw(b"X-Kong-Request-Id"),
+            FieldKind::RequestId
+        );
+        assert_eq!(FieldKind::of_raw(b"keep-alive"), FieldKind::HopByHop);
+        assert_eq!(FieldKind::of_raw(b"Content-Type"), FieldKind::Plain);
+        assert_eq!(FieldKind::of_raw(b"vie"), FieldKind::Plain);
+        for name in [
+            "via",
+            "server",
+            "date",
+            "x-kong-upstream-latency",
+            "trailer",
+            "x-a",
+        ] {
+            let header = HeaderName::from_static(name);
+            assert_eq!(
+                FieldKind::of_name(&header),
+                FieldKind::of_raw(name.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_runs_between_the_noted_fields() {
+        let fields = raw(
+            "HTTP/1.1 200 OK\r\nA: 1\r\nB:2 \r\nContent-Length: 5\r\nServer: x\r\n\
+             C: 3\r\n\r\n",
+        )
+        .expect("relayable");
+        assert_eq!(
+            describe(&fields),
+            [
+                "lines A: 1\r\nB:2 \r\n",
+                "ContentLength Content-Length=5",
+                "Server Server=x",
+                "lines C: 3\r\n",
+            ]
+        );
+        assert!(fields.has(FieldKind::Server));
+        assert!(!fields.has(FieldKind::Date));
+    }
+
+    #[test]
+    fn heads_without_fields_or_plain_lines_have_no_runs() {
+        let fields = raw("HTTP/1.1 204 No Content\r\n\r\n").expect("relayable");
+        assert_eq!(describe(&fields), Vec::<String>::new());
+        let mut fields =
+            raw("HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 0\r\n\r\n").expect("relayable");
+        fields.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+        assert_eq!(
+            describe(&fields),
+            ["Date Date=d", "HopByHop Content-Length=0"]
+        );
+    }
+
+    #[test]
+    fn bare_line_feeds_and_many_noted_fields_are_not_relayed() {
+        assert!(raw("HTTP/1.1 200 OK\nA: 1\n\n").is_none());
+        assert!(raw("HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\r\n").is_none());
+        let many = "HTTP/1.1 200 OK\r\nVia: 1\r\nVia: 2\r\nVia: 3\r\nVia: 4\r\nVia: 5\r\n\
+             Via: 6\r\nVia: 7\r\nVia: 8\r\nVia: 9\r\nVia: 10\r\nVia: 11\r\nVia: 12\r\n\
+             Via: 13\r\n\r\n";
+        assert!(raw(many).is_none());
+    }
+}
