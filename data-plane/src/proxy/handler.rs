@@ -478,7 +478,7 @@ async fn process(
     };
 
     // The request body: buffered (replayable) when the route asks for it.
-    let replayable = match std::mem::replace(&mut body, RequestBody::Gone) {
+    let mut replayable = match std::mem::replace(&mut body, RequestBody::Gone) {
         RequestBody::Empty | RequestBody::Gone => ReplayableBody::Empty,
         RequestBody::Buffered(bytes) => {
             ctx.bytes_in = bytes.len() as u64;
@@ -510,7 +510,7 @@ async fn process(
         }
     };
 
-    let head = UpstreamHead {
+    let mut head = UpstreamHead {
         method: parts.method.clone(),
         path_and_query,
         headers,
@@ -522,11 +522,21 @@ async fn process(
         relay_fields: facts.head_unread(runtime),
     };
     ctx.source = ResponseSource::Upstream;
-    let proxied = match upstream_call::call(shared, runtime, &svc, ctx, head, replayable).await {
-        Ok(p) => p,
-        Err(failure) => {
-            if !failure.proxied {
-                return kong_error(
+    let proxied =
+        match upstream_call::call(shared, runtime, &svc, ctx, &mut head, &mut replayable).await {
+            Ok(p) => p,
+            Err(failure) => {
+                if !failure.proxied {
+                    return kong_error(
+                        shared,
+                        ctx,
+                        facts,
+                        failure.kind,
+                        failure.status,
+                        failure.message,
+                    );
+                }
+                return error_response(
                     shared,
                     ctx,
                     facts,
@@ -535,16 +545,7 @@ async fn process(
                     failure.message,
                 );
             }
-            return error_response(
-                shared,
-                ctx,
-                facts,
-                failure.kind,
-                failure.status,
-                failure.message,
-            );
-        }
-    };
+        };
 
     let (mut resp_parts, mut resp_body) = proxied.response.into_parts();
     let switched = resp_parts.status == StatusCode::SWITCHING_PROTOCOLS;
@@ -593,13 +594,11 @@ fn finish_headers(
     response: &mut Response<ProxyBody>,
 ) {
     let enabled = shared.settings.headers;
-    let (mut parts, mut body) =
-        std::mem::replace(response, Response::new(ProxyBody::empty())).into_parts();
     // Kong sets a created consistent-hashing cookie before plugins see proxied responses.
     if ctx.source == ResponseSource::Upstream
         && let Some(cookie) = ctx.hash_cookie.take()
     {
-        crate::balancer::set_hash_cookie(&mut parts.headers, cookie);
+        crate::balancer::set_hash_cookie(response.headers_mut(), cookie);
     }
     let request_id = enabled.request_id.then(|| ctx.id_value());
     if ctx.source == ResponseSource::Upstream {
@@ -635,31 +634,33 @@ fn finish_headers(
         // Without plugins nobody looks at the response head before it is written: the
         // HTTP/1.x server writes Kong's headers with it (no map insertions).
         if facts.head_unread(runtime) {
-            body.defer_kong_headers(kong);
+            response.body_mut().defer_kong_headers(kong);
         } else {
-            h::add_proxied_headers(&mut parts.headers, kong);
+            h::add_proxied_headers(response.headers_mut(), kong);
         }
     } else {
         let latency = enabled
             .response_latency
             .then(|| ctx.latencies.response.unwrap_or_else(|| ctx.elapsed_ms()));
-        h::add_generated_headers(&mut parts.headers, enabled.server, latency, request_id);
+        h::add_generated_headers(response.headers_mut(), enabled.server, latency, request_id);
     }
     if facts.debug {
-        add_debug_headers(ctx, &mut parts.headers);
+        add_debug_headers(ctx, response.headers_mut());
     }
     // Kong runs plugins' header_filter after its own headers are set, so plugins may
     // change or remove them.
     let plugins = runtime.plugins();
     if !plugins.is_empty() {
+        let (mut parts, body) =
+            std::mem::replace(response, Response::new(ProxyBody::empty())).into_parts();
         // Headers plugins set before the response existed (`kong.response.set_header`
         // in rewrite/access), then their header_filter.
         for pending in std::mem::take(&mut ctx.response_headers) {
             pending.apply(&mut parts.headers);
         }
         plugins.header_filter(ctx, runtime, &mut parts);
+        *response = Response::from_parts(parts, body);
     }
-    *response = Response::from_parts(parts, body);
 }
 
 fn add_debug_headers(ctx: &RequestContext, headers: &mut HeaderMap) {

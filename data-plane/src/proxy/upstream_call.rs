@@ -288,8 +288,10 @@ pub async fn call(
     runtime: &Runtime,
     svc: &ServiceRuntime,
     ctx: &mut RequestContext,
-    mut head: UpstreamHead,
-    mut body: ReplayableBody,
+    // By reference: an async fn keeps its by-value arguments twice in its state (as
+    // passed and as moved into its body), and moving them in copies them.
+    head: &mut UpstreamHead,
+    body: &mut ReplayableBody,
 ) -> Result<Proxied, Failure> {
     let dest = destination(shared, runtime, svc, ctx)?;
     let tls = tls_config(svc, ctx, shared);
@@ -300,7 +302,7 @@ pub async fn call(
     let mut tried: Vec<Peer> = Vec::new();
     let mut sent_at: Option<Instant> = None;
     let mut last_failure = Failure::proxy(502);
-    let hash = hash_key(&dest, ctx, &head);
+    let hash = hash_key(&dest, ctx, head);
 
     loop {
         let (peer, mut host_value, mut lease) =
@@ -399,7 +401,7 @@ pub async fn call(
                     std::mem::take(&mut head.headers)
                 };
                 head.proxy_headers.apply_to(&mut headers);
-                let Ok(request) = h2_request(&head, headers, &host_value, tls.is_some(), try_body)
+                let Ok(request) = h2_request(head, headers, &host_value, tls.is_some(), try_body)
                 else {
                     return Err(Failure::kong(500, "An unexpected error occurred"));
                 };

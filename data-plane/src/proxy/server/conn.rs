@@ -229,12 +229,12 @@ where
     // Boxed: the request path's future is large, and moving it (into this future's
     // state, and this one into the connection task) would copy it at every request.
     let handling = Box::pin(handler::handle(request, info.clone(), shared.clone()));
-    let Some(response) = until_client_gone(conn, handling).await else {
+    let Some(mut response) = until_client_gone(conn, handling).await else {
         return Next::Gone;
     };
     facts.keep_alive &= !shutdown.is_set();
     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let keep = match write_response(conn, out, response, &facts).await {
+    let keep = match write_response(conn, out, &mut response, &facts).await {
         Ok(keep) => keep,
         Err(e) => {
             tracing::debug!(error = %e, "writing the response failed");
@@ -329,11 +329,13 @@ fn skip_unread_body<S>(conn: &Conn<S>) -> bool {
     }
 }
 
-/// Writes the response; whether the connection can carry another request.
+/// Writes the response; whether the connection can carry another request. The body is
+/// replaced by an empty one once written (its completion runs then). By reference: an
+/// async fn would hold a response passed by value twice, and copy it at every move.
 async fn write_response<S>(
     conn: &Conn<S>,
     out: &mut Vec<u8>,
-    response: Response<ProxyBody>,
+    response: &mut Response<ProxyBody>,
     request: &RequestFacts,
 ) -> io::Result<bool>
 where
@@ -343,21 +345,21 @@ where
     // body) is finished first; one never started is left unsent.
     let interim = std::future::poll_fn(|cx| body::finish_continue(&mut lock(conn), cx));
     within_send_timeout(conn, interim).await?;
-    let (parts, mut body) = response.into_parts();
     out.clear();
+    let body = response.body();
     let (mut framing, mut keep) = write::encode_head(
         out,
-        parts.status,
-        &parts.headers,
+        response.status(),
+        response.headers(),
         &body.size_hint(),
         request,
         body.kong_headers(),
         body.upstream_fields(),
     );
-    drop(parts);
+    let body = response.body_mut();
     if framing == Framing::None {
         // The body ends here (its completion runs as it is dropped).
-        drop(body);
+        *body = ProxyBody::empty();
         send(conn, out).await?;
         return Ok(keep);
     }
@@ -365,7 +367,7 @@ where
     loop {
         // Take the next frame if it is ready; before waiting for one, send what is
         // gathered.
-        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx)));
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_frame(cx)));
         let frame = match polled.await {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
@@ -373,7 +375,7 @@ where
                 // A client that leaves mid-response stops the relay (as nginx does), not
                 // the next failed write, which may be long in coming (streams, long polls).
                 let next = std::future::poll_fn(|cx| {
-                    if let Poll::Ready(frame) = Pin::new(&mut body).poll_frame(cx) {
+                    if let Poll::Ready(frame) = Pin::new(&mut *body).poll_frame(cx) {
                         return Poll::Ready(Some(frame));
                     }
                     if client_gone(conn, cx) {
@@ -447,7 +449,7 @@ where
         Framing::Length(remaining) if remaining > 0 => keep = false,
         _ => {}
     }
-    drop(body);
+    *body = ProxyBody::empty();
     send(conn, out).await?;
     Ok(keep && framing != Framing::Close)
 }
