@@ -52,6 +52,27 @@ $2
 EOF
 }
 
+# nginx_proxy_conf FILE UPSTREAM_PORT LISTEN_PORT: nginx as the proxy: one worker,
+# upstream keep-alive (64 idle connections, one per client connection; 10000 requests per
+# connection, as Kong's upstream_keepalive_max_requests and portico-dp's default).
+nginx_proxy_conf() {
+    nginx_conf "$1" "
+    keepalive_requests 10000;
+    upstream backend {
+        server 127.0.0.1:$2;
+        keepalive 64;
+        keepalive_requests 10000;
+    }
+    server {
+        listen 127.0.0.1:$3;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+}
+
 # start_upstream PORT [TASKSET-PREFIX...]: nginx answering a 13-byte body.
 start_upstream() {
     local port=$1

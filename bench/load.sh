@@ -165,24 +165,7 @@ STATUS_PORT=$(free_port)
 # The upstream: nginx answering a 13-byte body, on the load core.
 start_upstream "$UP_PORT" taskset -c "$LOAD_CPU"
 
-# nginx as the proxy: one worker, upstream keep-alive (64 idle connections, one per client
-# connection; 10000 requests per connection, as Kong's upstream_keepalive_max_requests and
-# portico-dp's default).
-nginx_conf "$WORK/proxy.conf" "
-    keepalive_requests 10000;
-    upstream backend {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 64;
-        keepalive_requests 10000;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }"
+nginx_proxy_conf "$WORK/proxy.conf" "$UP_PORT" "$NGINX_PORT"
 taskset -c "$PROXY_CPU" nginx -p "$WORK" -c "$WORK/proxy.conf" &
 NGINX_MASTER=$!
 PIDS+=("$NGINX_MASTER")

@@ -7,10 +7,15 @@
 # portico-dp served meanwhile (`total_requests` of /status). The callgrind output is kept
 # for `callgrind_annotate`. See bench/README.md ("Instructions per request").
 #
+# The reference: nginx as the proxy (load.sh's configuration, one process:
+# `master_process off`) counted the same way, its requests taken from wrk's count, and
+# the ratio printed.
+#
 # Settings (environment): DURATION (s of the measured wrk run, default 5), CONNECTIONS (64),
 # PLUGINS (off | auth-rate: key-auth + rate-limiting, as load.sh's MODE), PORTICO_DP (a
 # portico-dp binary; default: the release build), OUT (callgrind output file, default
-# callgrind.out.portico in the current directory).
+# callgrind.out.portico in the current directory; nginx's goes beside it, with the suffix
+# .nginx), REFERENCE (on | off: count nginx's instructions too).
 set -euo pipefail
 
 DURATION=${DURATION:-5}
@@ -20,6 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PORTICO_DP=${PORTICO_DP:-$TARGET_DIR/release/portico-dp}
 OUT=${OUT:-$PWD/callgrind.out.portico}
+REFERENCE=${REFERENCE:-on}
 # shellcheck source=bench/common.sh
 . "$ROOT/bench/common.sh"
 
@@ -71,8 +77,35 @@ if [ "$requests" -le 0 ]; then
     tail -20 "$WORK/valgrind.log" >&2
     exit 1
 fi
-instructions=$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+total_instructions() {
+    callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+instructions=$(total_instructions "$OUT")
 awk -v i="$instructions" -v n="$requests" -v p="$PLUGINS" 'BEGIN {
     printf "plugins %s: %d requests, %d instructions, %.0f instructions per request\n", p, n, i, i / n
 }'
 say "callgrind output: $OUT (callgrind_annotate --inclusive=yes $OUT)"
+[ "$REFERENCE" = on ] || exit 0
+
+# The reference: nginx proxying the same workload, counted the same way.
+NGINX_PORT=$(free_port)
+nginx_proxy_conf "$WORK/proxy.conf" "$UP_PORT" "$NGINX_PORT"
+sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$WORK/proxy.conf"
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT.nginx" \
+    nginx -p "$WORK" -c "$WORK/proxy.conf" 2>"$WORK/valgrind-nginx.log" &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_for "http://127.0.0.1:$NGINX_PORT/" "nginx (the reference)" 600
+say "nginx: warm-up (2 s)"
+wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$NGINX_PORT/" >/dev/null
+callgrind_control -i on "$NGINX_PID" >/dev/null
+wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "http://127.0.0.1:$NGINX_PORT/" >"$WORK/wrk-nginx.txt"
+callgrind_control -i off "$NGINX_PID" >/dev/null
+kill "$NGINX_PID"
+wait "$NGINX_PID" 2>/dev/null || true
+nginx_requests=$(awk '/requests in/ {print $1}' "$WORK/wrk-nginx.txt")
+nginx_instructions=$(total_instructions "$OUT.nginx")
+awk -v i="$nginx_instructions" -v n="$nginx_requests" -v pi="$instructions" -v pn="$requests" 'BEGIN {
+    printf "nginx (reference): %d requests, %d instructions, %.0f instructions per request\n", n, i, i / n
+    printf "portico-dp / nginx: %.2fx instructions per request\n", (pi / pn) / (i / n)
+}'
