@@ -1,7 +1,7 @@
 //! Per-connection and per-request state of the proxy.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::model::{Consumer, Route, Service};
@@ -68,11 +68,16 @@ impl RequestId {
         RequestId(out)
     }
 
-    /// As a header value whose clones share one buffer (it is sent upstream and to the
-    /// client).
+    /// As a header value (for header maps; the HTTP/1.x encoders write the digits).
     pub fn header_value(&self) -> http::HeaderValue {
         http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(self.0))
             .unwrap_or(http::HeaderValue::from_static(""))
+    }
+
+    /// A fixed id, for tests.
+    #[cfg(test)]
+    pub const fn from_digits(digits: [u8; 32]) -> RequestId {
+        RequestId(digits)
     }
 
     pub fn as_str(&self) -> &str {
@@ -219,8 +224,6 @@ pub struct RequestContext {
     pub response_head: Option<Box<ResponseHead>>,
     /// Response headers set by plugins before the response existed.
     pub response_headers: Vec<PendingHeader>,
-    /// `id` as a header value, made on first use.
-    id_value: OnceLock<http::HeaderValue>,
 }
 
 impl RequestContext {
@@ -259,13 +262,7 @@ impl RequestContext {
             request_head: None,
             response_head: None,
             response_headers: Vec::new(),
-            id_value: OnceLock::new(),
         }
-    }
-
-    /// The request id as a header value (`X-Kong-Request-Id` both ways).
-    pub fn id_value(&self) -> http::HeaderValue {
-        self.id_value.get_or_init(|| self.id.header_value()).clone()
     }
 
     /// Milliseconds since the request started.

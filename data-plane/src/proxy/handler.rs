@@ -13,7 +13,9 @@ use super::context::{ConnInfo, RequestContext, ResponseSource};
 use super::errors::{self, ErrorKind};
 use super::forwarded::real_client_ip;
 use super::headers::{self as h, KONG_DEBUG};
-use super::request_parts::{forwarded_host, oversized, request_host, upstream_path_and_query};
+use super::request_parts::{
+    ValuePrefix, forwarded_host, oversized, request_host, upstream_path_and_query,
+};
 use super::response_body::{Completion, ProxyBody};
 use super::server::{ClientUpgrade, DownstreamBody};
 use super::upstream::h1::fields::FieldKind;
@@ -290,8 +292,9 @@ async fn process(
     };
     let forwarded_proto =
         client(&h::X_FORWARDED_PROTO).unwrap_or_else(|| HeaderValue::from_static(scheme_text));
-    let forwarded_host =
-        client(&h::X_FORWARDED_HOST).or_else(|| forwarded_host(host_value.as_ref(), host));
+    let forwarded_host = client(&h::X_FORWARDED_HOST)
+        .map(ValuePrefix::whole)
+        .or_else(|| forwarded_host(host_value.as_ref(), host));
     let forwarded_port =
         client(&h::X_FORWARDED_PORT).unwrap_or_else(|| ctx.conn.forwarded_port.clone());
     let forwarded_path =
@@ -319,7 +322,7 @@ async fn process(
                 "https://{}{}",
                 forwarded_host
                     .as_ref()
-                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
                     .unwrap_or(""),
                 target
             );
@@ -474,7 +477,7 @@ async fn process(
         x_forwarded_path: forwarded_path,
         x_forwarded_prefix: forwarded_prefix,
         via,
-        request_id: settings.upstream_request_id.then(|| ctx.id_value()),
+        request_id: settings.upstream_request_id.then_some(ctx.id),
     };
 
     // The request body: buffered (replayable) when the route asks for it.
@@ -600,7 +603,7 @@ fn finish_headers(
     {
         crate::balancer::set_hash_cookie(response.headers_mut(), cookie);
     }
-    let request_id = enabled.request_id.then(|| ctx.id_value());
+    let request_id = enabled.request_id.then_some(ctx.id);
     if ctx.source == ResponseSource::Upstream {
         let via = enabled.via.then(|| {
             if ctx

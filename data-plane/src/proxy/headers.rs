@@ -5,6 +5,8 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 
+use super::context::RequestId;
+
 /// Portico announces itself by its own name in `Server` and `Via` (where Kong writes
 /// `kong/<version>`); the header names and formats are Kong's.
 pub const SERVER_TOKEN: &str = concat!("portico/", env!("CARGO_PKG_VERSION"));
@@ -207,7 +209,7 @@ pub struct ProxiedHeaders {
     pub upstream_latency: Option<u64>,
     pub proxy_latency: Option<u64>,
     pub upstream_status: Option<u16>,
-    pub request_id: Option<HeaderValue>,
+    pub request_id: Option<RequestId>,
 }
 
 pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
@@ -231,7 +233,7 @@ pub fn add_proxied_headers(headers: &mut HeaderMap, h: ProxiedHeaders) {
         );
     }
     if let Some(id) = h.request_id {
-        headers.insert(X_KONG_REQUEST_ID.clone(), id);
+        headers.insert(X_KONG_REQUEST_ID.clone(), id.header_value());
     }
 }
 
@@ -240,7 +242,7 @@ pub fn add_generated_headers(
     headers: &mut HeaderMap,
     server: bool,
     response_latency: Option<u64>,
-    request_id: Option<HeaderValue>,
+    request_id: Option<RequestId>,
 ) {
     if let Some(ms) = response_latency {
         headers.insert(X_KONG_RESPONSE_LATENCY.clone(), number_value(ms));
@@ -251,7 +253,7 @@ pub fn add_generated_headers(
         headers.remove(SERVER);
     }
     if let Some(id) = request_id {
-        headers.insert(X_KONG_REQUEST_ID.clone(), id);
+        headers.insert(X_KONG_REQUEST_ID.clone(), id.header_value());
     }
 }
 

@@ -16,7 +16,7 @@ pub mod forwarded;
 pub mod handler;
 pub mod headers;
 pub mod listener;
-mod request_parts;
+pub(crate) mod request_parts;
 pub mod response_body;
 pub mod server;
 pub mod settings;

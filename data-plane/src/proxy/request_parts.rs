@@ -43,19 +43,53 @@ pub(super) fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> 
     }
 }
 
+/// The first `len` bytes of a header value: a value cut from another without copying it
+/// (X-Forwarded-Host is the client's Host without its port).
+#[derive(Clone, Debug)]
+pub struct ValuePrefix {
+    value: HeaderValue,
+    len: usize,
+}
+
+impl ValuePrefix {
+    pub fn whole(value: HeaderValue) -> ValuePrefix {
+        let len = value.len();
+        ValuePrefix { value, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        let bytes = self.value.as_bytes();
+        bytes.get(..self.len).unwrap_or(bytes)
+    }
+
+    /// As a value of its own (for header maps).
+    pub fn to_value(&self) -> HeaderValue {
+        if self.len == self.value.len() {
+            return self.value.clone();
+        }
+        HeaderValue::from_bytes(self.as_bytes()).unwrap_or_else(|_| self.value.clone())
+    }
+}
+
 /// `X-Forwarded-Host` from the client's host: without its port, lower-cased (the client's
-/// own value when it already is), empty without a host.
+/// own value, or the part of it before the port, when it already is), empty without a
+/// host.
 pub(super) fn forwarded_host(
     value: Option<&HeaderValue>,
     host: Option<&str>,
-) -> Option<HeaderValue> {
+) -> Option<ValuePrefix> {
     let bare = host.map_or("", strip_port);
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
-        return HeaderValue::from_str(&bare.to_ascii_lowercase()).ok();
+        return HeaderValue::from_str(&bare.to_ascii_lowercase())
+            .ok()
+            .map(ValuePrefix::whole);
     }
-    match (value, host) {
-        (Some(value), Some(host)) if bare.len() == host.len() => Some(value.clone()),
-        _ => HeaderValue::from_str(bare).ok(),
+    match value {
+        Some(value) if value.as_bytes().starts_with(bare.as_bytes()) => Some(ValuePrefix {
+            value: value.clone(),
+            len: bare.len(),
+        }),
+        _ => HeaderValue::from_str(bare).ok().map(ValuePrefix::whole),
     }
 }
 
@@ -110,7 +144,9 @@ mod tests {
     fn forwarded_host_is_the_lower_cased_host_without_port() {
         let fwd = |host: Option<&str>| {
             let value = host.map(|h| HeaderValue::from_str(h).expect("value"));
-            forwarded_host(value.as_ref(), host).expect("valid")
+            forwarded_host(value.as_ref(), host)
+                .expect("valid")
+                .to_value()
         };
         assert_eq!(fwd(Some("a.test")), "a.test");
         assert_eq!(fwd(Some("A.Test:8000")), "a.test");

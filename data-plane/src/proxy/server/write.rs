@@ -250,7 +250,7 @@ impl<'a> KongFields<'a> {
             put_field(out, b"server", SERVER_TOKEN.as_bytes());
         }
         if let Some(id) = &h.request_id {
-            put_field(out, b"x-kong-request-id", id.as_bytes());
+            put_field(out, b"x-kong-request-id", id.as_str().as_bytes());
         }
     }
 }
@@ -331,7 +331,10 @@ mod tests {
     use bytes::BytesMut;
     use http::HeaderValue;
 
+    use crate::proxy::context::RequestId;
     use crate::proxy::upstream::h1::head;
+
+    const TEST_ID: RequestId = RequestId::from_digits(*b"0123456789abcdef0123456789abcdef");
 
     fn facts(version: Version, head: bool, keep_alive: bool) -> RequestFacts {
         RequestFacts {
@@ -451,7 +454,7 @@ mod tests {
             upstream_latency: Some(3),
             proxy_latency: Some(0),
             upstream_status: None,
-            request_id: Some(HeaderValue::from_static("abc")),
+            request_id: Some(TEST_ID),
         }
     }
 
@@ -486,7 +489,10 @@ mod tests {
             ),
             "{head}"
         );
-        assert!(head.contains("x-kong-request-id: abc\r\n"), "{head}");
+        assert!(
+            head.contains("x-kong-request-id: 0123456789abcdef0123456789abcdef\r\n"),
+            "{head}"
+        );
         assert!(!head.contains("x-kong-upstream-status"), "{head}");
     }
 
@@ -642,7 +648,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\n\
              Via: 1.0 other, 1.1 portico/x\r\nServer: up/1\r\nDate: then\r\n\
              X-Last:  spaced \r\nset-cookie: added=1\r\nx-kong-upstream-latency: 3\r\n\
-             x-kong-proxy-latency: 0\r\nx-kong-request-id: abc\r\ncontent-length: 5\r\n\r\n"
+             x-kong-proxy-latency: 0\r\nx-kong-request-id: 0123456789abcdef0123456789abcdef\r\ncontent-length: 5\r\n\r\n"
         );
     }
 

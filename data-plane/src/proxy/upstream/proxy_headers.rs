@@ -8,7 +8,9 @@
 use http::header::{CONNECTION, TE, UPGRADE, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::proxy::context::RequestId;
 use crate::proxy::headers as h;
+use crate::proxy::request_parts::ValuePrefix;
 
 pub struct ProxyHeaders {
     /// A WebSocket upgrade: `Connection: keep-alive, Upgrade` and `Upgrade: websocket`.
@@ -18,13 +20,39 @@ pub struct ProxyHeaders {
     pub x_real_ip: HeaderValue,
     pub x_forwarded_for: HeaderValue,
     pub x_forwarded_proto: HeaderValue,
-    pub x_forwarded_host: Option<HeaderValue>,
+    pub x_forwarded_host: Option<ValuePrefix>,
     pub x_forwarded_port: HeaderValue,
     pub x_forwarded_path: Option<HeaderValue>,
     pub x_forwarded_prefix: Option<HeaderValue>,
     pub via: HeaderValue,
     /// `X-Kong-Request-Id`, when sent upstream (`--headers-upstream`).
-    pub request_id: Option<HeaderValue>,
+    pub request_id: Option<RequestId>,
+}
+
+/// A value of the proxy's headers: most are header values; the request id is written
+/// from its digits (made into a header value only for a map).
+pub enum Value<'a> {
+    Header(&'a HeaderValue),
+    Prefix(&'a ValuePrefix),
+    Id(&'a RequestId),
+}
+
+impl Value<'_> {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Header(v) => v.as_bytes(),
+            Value::Prefix(v) => v.as_bytes(),
+            Value::Id(id) => id.as_str().as_bytes(),
+        }
+    }
+
+    fn to_header_value(&self) -> HeaderValue {
+        match self {
+            Value::Header(v) => (*v).clone(),
+            Value::Prefix(v) => v.to_value(),
+            Value::Id(id) => id.header_value(),
+        }
+    }
 }
 
 impl ProxyHeaders {
@@ -46,36 +74,37 @@ impl ProxyHeaders {
     }
 
     /// Every header, in the order they are sent.
-    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, Value<'_>)) {
         const KEEP_ALIVE: HeaderValue = HeaderValue::from_static("keep-alive");
         const KEEP_ALIVE_UPGRADE: HeaderValue = HeaderValue::from_static("keep-alive, Upgrade");
         const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
         const TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+        use Value::Header;
         if self.upgrade {
-            f(&CONNECTION, &KEEP_ALIVE_UPGRADE);
-            f(&UPGRADE, &WEBSOCKET);
+            f(&CONNECTION, Header(&KEEP_ALIVE_UPGRADE));
+            f(&UPGRADE, Header(&WEBSOCKET));
         } else {
-            f(&CONNECTION, &KEEP_ALIVE);
+            f(&CONNECTION, Header(&KEEP_ALIVE));
         }
         if self.te_trailers {
-            f(&TE, &TRAILERS);
+            f(&TE, Header(&TRAILERS));
         }
-        f(&h::X_REAL_IP, &self.x_real_ip);
-        f(&h::X_FORWARDED_FOR, &self.x_forwarded_for);
-        f(&h::X_FORWARDED_PROTO, &self.x_forwarded_proto);
+        f(&h::X_REAL_IP, Header(&self.x_real_ip));
+        f(&h::X_FORWARDED_FOR, Header(&self.x_forwarded_for));
+        f(&h::X_FORWARDED_PROTO, Header(&self.x_forwarded_proto));
         if let Some(v) = &self.x_forwarded_host {
-            f(&h::X_FORWARDED_HOST, v);
+            f(&h::X_FORWARDED_HOST, Value::Prefix(v));
         }
-        f(&h::X_FORWARDED_PORT, &self.x_forwarded_port);
+        f(&h::X_FORWARDED_PORT, Header(&self.x_forwarded_port));
         if let Some(v) = &self.x_forwarded_path {
-            f(&h::X_FORWARDED_PATH, v);
+            f(&h::X_FORWARDED_PATH, Header(v));
         }
         if let Some(v) = &self.x_forwarded_prefix {
-            f(&h::X_FORWARDED_PREFIX, v);
+            f(&h::X_FORWARDED_PREFIX, Header(v));
         }
-        f(&VIA, &self.via);
-        if let Some(v) = &self.request_id {
-            f(&h::X_KONG_REQUEST_ID, v);
+        f(&VIA, Header(&self.via));
+        if let Some(id) = &self.request_id {
+            f(&h::X_KONG_REQUEST_ID, Value::Id(id));
         }
     }
 
@@ -90,7 +119,7 @@ impl ProxyHeaders {
             headers.remove(name);
         }
         self.for_each(|name, value| {
-            headers.append(name.clone(), value.clone());
+            headers.append(name.clone(), value.to_header_value());
         });
     }
 }
@@ -109,7 +138,7 @@ pub fn sample(request_id: bool) -> ProxyHeaders {
         x_forwarded_path: Some(HeaderValue::from_static("/a")),
         x_forwarded_prefix: None,
         via: HeaderValue::from_static("1.1 portico"),
-        request_id: request_id.then(|| HeaderValue::from_static("id")),
+        request_id: request_id.then(RequestId::random),
     }
 }
 
