@@ -62,8 +62,10 @@ impl RequestId {
         let bits = (u128::from(high) << 64) | u128::from(low);
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
-        for (i, digit) in out.iter_mut().enumerate() {
-            *digit = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
+        // A byte at a time, most significant first (u128 shifts per digit cost more).
+        for (pair, byte) in out.chunks_exact_mut(2).zip(bits.to_be_bytes()) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
         RequestId(out)
     }
@@ -78,6 +80,11 @@ impl RequestId {
     #[cfg(test)]
     pub const fn from_digits(digits: [u8; 32]) -> RequestId {
         RequestId(digits)
+    }
+
+    /// The digits (what the encoders write: no UTF-8 check as in `as_str`).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     pub fn as_str(&self) -> &str {

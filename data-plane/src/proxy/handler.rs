@@ -19,7 +19,9 @@ use super::request_parts::{
 use super::response_body::{Completion, ProxyBody};
 use super::server::{ClientUpgrade, DownstreamBody};
 use super::upstream::h1::fields::FieldKind;
-use super::upstream::{ClientBody, ClientBodyError, ProxyHeaders, ReplayableBody, ResponseBody};
+use super::upstream::{
+    ClientBody, ClientBodyError, ForwardedPath, ProxyHeaders, ReplayableBody, ResponseBody,
+};
 use super::upstream_call::{self, UpstreamHead};
 use crate::plugins::pdk::response::ResponseHead;
 use crate::plugins::pdk::{RequestBody, RequestHead};
@@ -87,11 +89,11 @@ pub async fn handle(
     };
     let mut facts = RequestFacts {
         version: parts.version,
-        accept: parts.headers.get(ACCEPT).cloned(),
-        content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+        accept: h::get(&parts.headers, &ACCEPT).cloned(),
+        content_type: h::get(&parts.headers, &CONTENT_TYPE).cloned(),
         te_trailers: h::te_has_trailers(&parts.headers),
         debug: shared.settings.allow_debug_header
-            && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1"),
+            && h::get(&parts.headers, &KONG_DEBUG).is_some_and(|v| v == "1"),
         upgrade,
     };
     let ctx = &mut completion.ctx;
@@ -225,7 +227,7 @@ async fn process(
     };
 
     // Malformed or oversized requests, as nginx rejects them.
-    if parts.version == Version::HTTP_11 && !parts.headers.contains_key(HOST) {
+    if parts.version == Version::HTTP_11 && h::get(&parts.headers, &HOST).is_none() {
         return kong_error(shared, ctx, facts, ErrorKind::Nginx, 400, None);
     }
     if let Some(status) = oversized(parts) {
@@ -285,7 +287,7 @@ async fn process(
     let scheme_text = if ctx.conn.tls { "https" } else { "http" };
     let client = |name: &http::HeaderName| {
         if trusted {
-            parts.headers.get(name).cloned()
+            h::get(&parts.headers, name).cloned()
         } else {
             None
         }
@@ -297,8 +299,13 @@ async fn process(
         .or_else(|| forwarded_host(host_value.as_ref(), host));
     let forwarded_port =
         client(&h::X_FORWARDED_PORT).unwrap_or_else(|| ctx.conn.forwarded_port.clone());
-    let forwarded_path =
-        client(&h::X_FORWARDED_PATH).or_else(|| HeaderValue::from_str(parts.uri.path()).ok());
+    let forwarded_path = match (client(&h::X_FORWARDED_PATH), parts.uri.path_and_query()) {
+        (Some(value), _) => Some(ForwardedPath::Value(value)),
+        (None, Some(pq)) => Some(ForwardedPath::Request(pq.clone())),
+        (None, None) => HeaderValue::from_str(parts.uri.path())
+            .ok()
+            .map(ForwardedPath::Value),
+    };
     let forwarded_prefix = client(&h::X_FORWARDED_PREFIX).or_else(|| {
         stripped_prefix
             .as_deref()
@@ -453,8 +460,8 @@ async fn process(
     let mut headers = std::mem::take(&mut parts.headers);
     // Read before hop-by-hop removal: a `Connection` naming them must not erase the
     // chain earlier proxies added (nginx's `$proxy_add_x_forwarded_for` keeps it).
-    let client_xff = headers.get(&h::X_FORWARDED_FOR).cloned();
-    let client_via = headers.get(http::header::VIA).cloned();
+    let client_xff = h::get(&headers, &h::X_FORWARDED_FOR).cloned();
+    let client_via = h::get(&headers, &http::header::VIA).cloned();
     h::strip_request_hop_by_hop(&mut headers, upgrading);
     let client_ip = if ctx.client_ip == peer_ip {
         ctx.conn.peer_ip.clone()

@@ -104,7 +104,7 @@ pub fn has_token(value: &[u8], token: &str) -> bool {
 
 /// Whether the client's `TE` asks for trailers.
 pub fn te_has_trailers(headers: &HeaderMap) -> bool {
-    headers.get_all(TE).iter().any(|v| {
+    let trailers = |v: &HeaderValue| {
         v.to_str().is_ok_and(|v| {
             v.split(',').any(|t| {
                 t.split(';')
@@ -112,13 +112,29 @@ pub fn te_has_trailers(headers: &HeaderMap) -> bool {
                     .is_some_and(|n| n.trim().eq_ignore_ascii_case("trailers"))
             })
         })
-    })
+    };
+    // By a scan when there are few fields, as `get`.
+    if headers.len() <= SCAN_UP_TO {
+        return headers.iter().any(|(n, v)| n == TE && trailers(v));
+    }
+    headers.get_all(TE).iter().any(trailers)
+}
+
+/// Maps with at most this many values are searched by a scan rather than by hash.
+const SCAN_UP_TO: usize = 8;
+
+/// `headers.get(name)`; by a scan of the fields when there are few (most requests carry
+/// a handful), which costs less than hashing the name.
+pub fn get<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    if headers.len() > SCAN_UP_TO {
+        return headers.get(name);
+    }
+    headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
 /// Whether the request asks for a WebSocket upgrade (Kong only forwards `websocket`).
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get(UPGRADE)
+    get(headers, &UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
 }
@@ -307,6 +323,36 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn lookups_scan_small_maps_and_hash_large_ones() {
+        let small = map(&[
+            ("host", "a"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("te", "trailers"),
+        ]);
+        let mut pairs: Vec<(String, String)> = (0..SCAN_UP_TO)
+            .map(|i| (format!("x-{i}"), i.to_string()))
+            .collect();
+        pairs.push(("host".into(), "a".into()));
+        pairs.push(("x-forwarded-for".into(), "1.2.3.4".into()));
+        pairs.push(("te".into(), "gzip, trailers;q=1".into()));
+        let large = map(&pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>());
+        assert!(large.len() > SCAN_UP_TO);
+        for headers in [&small, &large] {
+            assert_eq!(get(headers, &HOST).map(|v| v.as_bytes()), Some(&b"a"[..]));
+            assert_eq!(
+                get(headers, &X_FORWARDED_FOR).map(|v| v.as_bytes()),
+                Some(&b"1.2.3.4"[..])
+            );
+            assert!(get(headers, &VIA).is_none());
+            assert!(te_has_trailers(headers));
+        }
+        assert!(!te_has_trailers(&map(&[("te", "gzip")])));
     }
 
     #[test]

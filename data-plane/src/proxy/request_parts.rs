@@ -34,7 +34,7 @@ pub(super) fn oversized(parts: &http::request::Parts) -> Option<u16> {
 
 /// The host the client addressed: `Host`, or the URI authority (HTTP/2, absolute form).
 pub(super) fn request_host(parts: &http::request::Parts) -> Option<HeaderValue> {
-    match parts.headers.get(HOST) {
+    match crate::proxy::headers::get(&parts.headers, &HOST) {
         Some(v) => Some(v.clone()),
         None => parts
             .uri

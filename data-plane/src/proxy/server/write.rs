@@ -3,14 +3,11 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, HeaderName, StatusCode, Version};
+use http::{HeaderMap, StatusCode, Version};
 use http_body::SizeHint;
 
-use crate::proxy::headers::{
-    ProxiedHeaders, SERVER_TOKEN, X_KONG_PROXY_LATENCY, X_KONG_UPSTREAM_LATENCY,
-    X_KONG_UPSTREAM_STATUS, has_token,
-};
-use crate::proxy::upstream::h1::encode::put_field;
+use crate::proxy::headers::{ProxiedHeaders, SERVER_TOKEN, has_token};
+use crate::proxy::upstream::h1::encode::{put_field, put_line};
 use crate::proxy::upstream::h1::fields::{FieldKind, Piece, RawFields};
 use crate::proxy::upstream::h1::head::{ends_in_chunked, merge_content_length};
 
@@ -227,30 +224,26 @@ impl<'a> KongFields<'a> {
     /// Kong's headers the response's fields did not already carry, in Kong's order.
     fn write_rest(self, out: &mut Vec<u8>) {
         let h = self.headers;
-        let mut number = |name: &HeaderName, n: u64| {
-            put_field(
-                out,
-                name.as_str().as_bytes(),
-                itoa::Buffer::new().format(n).as_bytes(),
-            );
+        let mut number = |prefix: &[u8], n: u64| {
+            put_line(out, prefix, itoa::Buffer::new().format(n).as_bytes());
         };
         if let Some(ms) = h.upstream_latency {
-            number(&X_KONG_UPSTREAM_LATENCY, ms);
+            number(b"x-kong-upstream-latency: ", ms);
         }
         if let Some(ms) = h.proxy_latency {
-            number(&X_KONG_PROXY_LATENCY, ms);
+            number(b"x-kong-proxy-latency: ", ms);
         }
         if let Some(status) = h.upstream_status {
-            number(&X_KONG_UPSTREAM_STATUS, u64::from(status));
+            number(b"x-kong-upstream-status: ", u64::from(status));
         }
         if let Some(token) = h.via.filter(|_| !self.via_written) {
-            put_field(out, b"via", token.as_bytes());
+            put_line(out, b"via: ", token.as_bytes());
         }
         if h.server && !self.server_seen {
-            put_field(out, b"server", SERVER_TOKEN.as_bytes());
+            put_line(out, b"server: ", SERVER_TOKEN.as_bytes());
         }
         if let Some(id) = &h.request_id {
-            put_field(out, b"x-kong-request-id", id.as_str().as_bytes());
+            put_line(out, b"x-kong-request-id: ", id.as_bytes());
         }
     }
 }
@@ -298,9 +291,9 @@ impl Said {
 }
 
 fn put_length(out: &mut Vec<u8>, n: u64) {
-    put_field(
+    put_line(
         out,
-        b"content-length",
+        b"content-length: ",
         itoa::Buffer::new().format(n).as_bytes(),
     );
 }

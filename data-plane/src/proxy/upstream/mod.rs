@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 pub use body::{ClientBody, ClientBodyError, ReplayableBody, UpstreamBody};
 pub use connect::ConnectTarget;
 pub use h1::H1Conn;
-pub use proxy_headers::ProxyHeaders;
+pub use proxy_headers::{ForwardedPath, ProxyHeaders};
 pub use timed_io::IoControl;
 
 use super::settings::KeepaliveSettings;

@@ -6,6 +6,7 @@
 //! map insertions per request; for HTTP/2 they are inserted into the map.
 
 use http::header::{CONNECTION, TE, UPGRADE, VIA};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::proxy::context::RequestId;
@@ -22,11 +23,18 @@ pub struct ProxyHeaders {
     pub x_forwarded_proto: HeaderValue,
     pub x_forwarded_host: Option<ValuePrefix>,
     pub x_forwarded_port: HeaderValue,
-    pub x_forwarded_path: Option<HeaderValue>,
+    pub x_forwarded_path: Option<ForwardedPath>,
     pub x_forwarded_prefix: Option<HeaderValue>,
     pub via: HeaderValue,
     /// `X-Kong-Request-Id`, when sent upstream (`--headers-upstream`).
     pub request_id: Option<RequestId>,
+}
+
+/// `X-Forwarded-Path`: a trusted client's, or the request's path (kept as the request's
+/// path and query, shared, rather than copied into a value of its own).
+pub enum ForwardedPath {
+    Value(HeaderValue),
+    Request(PathAndQuery),
 }
 
 /// A value of the proxy's headers: most are header values; the request id is written
@@ -34,6 +42,7 @@ pub struct ProxyHeaders {
 pub enum Value<'a> {
     Header(&'a HeaderValue),
     Prefix(&'a ValuePrefix),
+    Path(&'a PathAndQuery),
     Id(&'a RequestId),
 }
 
@@ -42,7 +51,8 @@ impl Value<'_> {
         match self {
             Value::Header(v) => v.as_bytes(),
             Value::Prefix(v) => v.as_bytes(),
-            Value::Id(id) => id.as_str().as_bytes(),
+            Value::Path(pq) => pq.path().as_bytes(),
+            Value::Id(id) => id.as_bytes(),
         }
     }
 
@@ -50,6 +60,10 @@ impl Value<'_> {
         match self {
             Value::Header(v) => (*v).clone(),
             Value::Prefix(v) => v.to_value(),
+            // A path is a valid header value (visible ASCII and obs-text).
+            Value::Path(pq) => {
+                HeaderValue::from_str(pq.path()).unwrap_or(HeaderValue::from_static("/"))
+            }
             Value::Id(id) => id.header_value(),
         }
     }
@@ -73,38 +87,49 @@ impl ProxyHeaders {
         }
     }
 
-    /// Every header, in the order they are sent.
-    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, Value<'_>)) {
+    /// Every header, in the order they are sent, with its name as the HTTP/1.1 encoder
+    /// writes it (lower case, then `: `: a constant, so the copy is inlined).
+    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, &'static [u8], Value<'_>)) {
         const KEEP_ALIVE: HeaderValue = HeaderValue::from_static("keep-alive");
         const KEEP_ALIVE_UPGRADE: HeaderValue = HeaderValue::from_static("keep-alive, Upgrade");
         const WEBSOCKET: HeaderValue = HeaderValue::from_static("websocket");
         const TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
         use Value::Header;
+        const PATH: &[u8] = b"x-forwarded-path: ";
         if self.upgrade {
-            f(&CONNECTION, Header(&KEEP_ALIVE_UPGRADE));
-            f(&UPGRADE, Header(&WEBSOCKET));
+            f(&CONNECTION, b"connection: ", Header(&KEEP_ALIVE_UPGRADE));
+            f(&UPGRADE, b"upgrade: ", Header(&WEBSOCKET));
         } else {
-            f(&CONNECTION, Header(&KEEP_ALIVE));
+            f(&CONNECTION, b"connection: ", Header(&KEEP_ALIVE));
         }
         if self.te_trailers {
-            f(&TE, Header(&TRAILERS));
+            f(&TE, b"te: ", Header(&TRAILERS));
         }
-        f(&h::X_REAL_IP, Header(&self.x_real_ip));
-        f(&h::X_FORWARDED_FOR, Header(&self.x_forwarded_for));
-        f(&h::X_FORWARDED_PROTO, Header(&self.x_forwarded_proto));
+        f(&h::X_REAL_IP, b"x-real-ip: ", Header(&self.x_real_ip));
+        let xff = Header(&self.x_forwarded_for);
+        f(&h::X_FORWARDED_FOR, b"x-forwarded-for: ", xff);
+        let proto = Header(&self.x_forwarded_proto);
+        f(&h::X_FORWARDED_PROTO, b"x-forwarded-proto: ", proto);
         if let Some(v) = &self.x_forwarded_host {
-            f(&h::X_FORWARDED_HOST, Value::Prefix(v));
+            f(
+                &h::X_FORWARDED_HOST,
+                b"x-forwarded-host: ",
+                Value::Prefix(v),
+            );
         }
-        f(&h::X_FORWARDED_PORT, Header(&self.x_forwarded_port));
-        if let Some(v) = &self.x_forwarded_path {
-            f(&h::X_FORWARDED_PATH, Header(v));
+        let port = Header(&self.x_forwarded_port);
+        f(&h::X_FORWARDED_PORT, b"x-forwarded-port: ", port);
+        match &self.x_forwarded_path {
+            Some(ForwardedPath::Value(v)) => f(&h::X_FORWARDED_PATH, PATH, Header(v)),
+            Some(ForwardedPath::Request(pq)) => f(&h::X_FORWARDED_PATH, PATH, Value::Path(pq)),
+            None => {}
         }
         if let Some(v) = &self.x_forwarded_prefix {
-            f(&h::X_FORWARDED_PREFIX, Header(v));
+            f(&h::X_FORWARDED_PREFIX, b"x-forwarded-prefix: ", Header(v));
         }
-        f(&VIA, Header(&self.via));
+        f(&VIA, b"via: ", Header(&self.via));
         if let Some(id) = &self.request_id {
-            f(&h::X_KONG_REQUEST_ID, Value::Id(id));
+            f(&h::X_KONG_REQUEST_ID, b"x-kong-request-id: ", Value::Id(id));
         }
     }
 
@@ -118,7 +143,7 @@ impl ProxyHeaders {
         for name in replaced {
             headers.remove(name);
         }
-        self.for_each(|name, value| {
+        self.for_each(|name, _, value| {
             headers.append(name.clone(), value.to_header_value());
         });
     }
@@ -135,7 +160,7 @@ pub fn sample(request_id: bool) -> ProxyHeaders {
         x_forwarded_proto: HeaderValue::from_static("http"),
         x_forwarded_host: None,
         x_forwarded_port: HeaderValue::from_static("8000"),
-        x_forwarded_path: Some(HeaderValue::from_static("/a")),
+        x_forwarded_path: Some(ForwardedPath::Request(PathAndQuery::from_static("/a?q"))),
         x_forwarded_prefix: None,
         via: HeaderValue::from_static("1.1 portico"),
         request_id: request_id.then(RequestId::random),

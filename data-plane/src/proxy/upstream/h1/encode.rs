@@ -13,6 +13,7 @@ use http_body::Body;
 
 use super::super::{ProxyHeaders, UpstreamBody};
 use super::head::{ends_in_chunked, merge_content_length};
+use crate::proxy::headers as h;
 
 /// What the request line and headers are made of.
 pub struct RequestHead<'a> {
@@ -43,13 +44,13 @@ pub fn encode_head(
     let headers = head.headers;
     let mut add: Option<(&[u8], &[u8])> = None;
     let length_value: HeaderValue;
-    let transfer_encoding = headers.get(TRANSFER_ENCODING);
+    let transfer_encoding = h::get(headers, &TRANSFER_ENCODING);
     let framing = if let Some(te) = transfer_encoding {
         if !ends_in_chunked(te.as_bytes()) {
             return Err("a Transfer-Encoding that does not end in chunked");
         }
         BodyFraming::Chunked
-    } else if headers.contains_key(CONTENT_LENGTH) {
+    } else if h::get(headers, &CONTENT_LENGTH).is_some() {
         let mut length = None;
         for value in headers.get_all(CONTENT_LENGTH) {
             if !merge_content_length(value.as_bytes(), &mut length) {
@@ -92,13 +93,22 @@ pub fn encode_head(
         }
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    proxy_headers
-        .for_each(|name, value| put_field(out, name.as_str().as_bytes(), value.as_bytes()));
+    proxy_headers.for_each(|_, prefix, value| put_line(out, prefix, value.as_bytes()));
     if let Some((name, value)) = add {
         put_field(out, name, value);
     }
     out.extend_from_slice(b"\r\n");
     Ok(framing)
+}
+
+/// A field line from its start (`name: `, usually a constant: inlined, its copy is) and
+/// its value.
+#[inline(always)]
+pub fn put_line(out: &mut Vec<u8>, prefix: &[u8], value: &[u8]) {
+    out.reserve(prefix.len() + value.len() + 2);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `name: value` and its CRLF.
