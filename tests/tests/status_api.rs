@@ -136,6 +136,33 @@ async fn metrics_use_kong_names() {
 }
 
 #[tokio::test]
+async fn a_renamed_service_is_counted_under_its_new_name() {
+    let up = Upstream::echo().await;
+    let mut svc = service(&format!("http://127.0.0.1:{}", up.port()));
+    svc.name = Some("before".into());
+    let mut config = ConfigSet {
+        routes: vec![route_hosts(Some(&svc), &["rename.test"])],
+        services: vec![svc],
+        ..Default::default()
+    };
+    let proxy = TestProxy::start(config.clone()).await;
+    let request = || client::send(proxy.http, get("/", "rename.test").body(empty()).unwrap());
+    assert_eq!(request().await.unwrap().status, 200);
+    // Same ids, a new name: the series are found by id within a runtime, not across.
+    config.services[0].name = Some("after".into());
+    proxy.publish(config).await;
+    assert_eq!(request().await.unwrap().status, 200);
+    let text = status_get(&proxy, "/metrics").await.text();
+    for name in ["before", "after"] {
+        let line = format!(r#"kong_http_requests_total{{service="{name}","#);
+        let counted = text
+            .lines()
+            .find(|l| l.starts_with(&line) && l.contains(r#"code="200""#));
+        assert!(counted.is_some_and(|l| l.ends_with(" 1")), "{name}\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn swapping_the_runtime_does_not_fail_requests_in_flight() {
     let up = Upstream::echo().await;
     let svc = service(&format!("http://127.0.0.1:{}", up.port()));

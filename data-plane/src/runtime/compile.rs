@@ -227,6 +227,7 @@ pub(super) fn compile(
                 config_hash,
                 source: Arc::new(config),
                 metric_labels,
+                metric_series: Default::default(),
             })
         }
         _ => Err(CompileError {

@@ -136,6 +136,8 @@ pub struct Runtime {
     pub(crate) source: Arc<ConfigSet>,
     /// Metric label per service, route and consumer id (name, or the route id).
     pub(crate) metric_labels: FastMap<Uuid, Arc<str>>,
+    /// The metric series this runtime's requests were recorded in, by entity ids.
+    pub(crate) metric_series: crate::status::metrics::SeriesByIds,
 }
 
 /// Kong's hash of an empty declarative configuration, reported until a configuration is

@@ -93,6 +93,13 @@ struct TargetHealthLabels {
     subsystem: &'static str,
 }
 
+/// The series a runtime's requests were recorded in, by (service, route, consumer) ids.
+/// Within one runtime the ids always name the same labels, so a request finds its series
+/// with one lookup of 48 bytes instead of three label lookups and a hash of the labels; a
+/// new runtime (entities renamed) starts empty.
+#[derive(Default)]
+pub struct SeriesByIds(RwLock<FoldHashMap<[Option<uuid::Uuid>; 3], Arc<Series>>>);
+
 /// The label values a request's series depend on (besides status and source).
 #[derive(Clone, Hash, PartialEq, Eq)]
 struct SeriesKey {
@@ -379,22 +386,31 @@ impl Metrics {
     /// Records a finished request (called once, from the log phase), the families
     /// `flags` select.
     pub fn record(&self, ctx: &RequestContext, runtime: &Runtime, flags: RecordFlags) {
+        let consumer = ctx.consumer.as_ref().filter(|_| flags.per_consumer);
+        let ids = [
+            ctx.service.as_ref().map(|s| s.id),
+            ctx.route.as_ref().map(|r| r.id),
+            consumer.map(|c| c.id),
+        ];
+        if let Some(series) = read(&runtime.metric_series.0).get(&ids) {
+            self.record_in(series, ctx, flags);
+            return;
+        }
         let label = |id: Option<&uuid::Uuid>| {
             id.and_then(|id| runtime.metric_label(id))
                 .unwrap_or(&self.empty)
         };
         let key = SeriesKey {
-            service: label(ctx.service.as_ref().map(|s| &s.id)).clone(),
-            route: label(ctx.route.as_ref().map(|r| &r.id)).clone(),
-            consumer: label(
-                ctx.consumer
-                    .as_ref()
-                    .filter(|_| flags.per_consumer)
-                    .map(|c| &c.id),
-            )
-            .clone(),
+            service: label(ids[0].as_ref()).clone(),
+            route: label(ids[1].as_ref()).clone(),
+            consumer: label(ids[2].as_ref()).clone(),
         };
         let series = self.series(key);
+        write(&runtime.metric_series.0).insert(ids, series.clone());
+        self.record_in(&series, ctx, flags);
+    }
+
+    fn record_in(&self, series: &Series, ctx: &RequestContext, flags: RecordFlags) {
         if flags.status_codes {
             series
                 .requests(ctx.status, ctx.source.label(), &self.requests)
