@@ -54,6 +54,11 @@ impl Delimiting {
                 self.transfer_encoding = true;
                 self.chunked = ends_in_chunked(value);
             }
+            // The usual values first, without splitting a list.
+            FieldKind::Connection if value.eq_ignore_ascii_case(b"keep-alive") => {
+                self.keep_alive = true;
+            }
+            FieldKind::Connection if value.eq_ignore_ascii_case(b"close") => self.close = true,
             FieldKind::Connection => {
                 for token in value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
@@ -87,6 +92,16 @@ pub fn ends_in_chunked(value: &[u8]) -> bool {
 /// that must all agree with each other and with earlier values (RFC 9110 §8.6). False
 /// when one is not a number or disagrees.
 pub fn merge_content_length(value: &[u8], length: &mut Option<u64>) -> bool {
+    if !value.contains(&b',') {
+        // One number, the usual case.
+        return match decimal(value.trim_ascii()) {
+            Some(n) if length.is_none_or(|l| l == n) => {
+                *length = Some(n);
+                true
+            }
+            _ => false,
+        };
+    }
     for part in value.split(|&b| b == b',') {
         match decimal(part.trim_ascii()) {
             Some(n) if length.is_none_or(|l| l == n) => *length = Some(n),
