@@ -143,7 +143,8 @@ pub enum Piece<'a> {
 impl RawFields {
     /// The fields of `head` (a complete head, status line first) found at `spans`, or
     /// `None` when they cannot be relayed as they are: a line not ending in CRLF (the
-    /// proxy sends CRLF), or too many fields to note. `kinds` gives each span's kind.
+    /// proxy sends CRLF), or too many fields to note. `kind` gives the kind of the span at an
+    /// index.
     pub fn new(
         head: Bytes,
         spans: &[FieldSpan],
