@@ -18,7 +18,6 @@ use super::request_parts::{
 };
 use super::response_body::{Completion, ProxyBody};
 use super::server::{ClientUpgrade, DownstreamBody};
-use super::upstream::h1::fields::FieldKind;
 use super::upstream::{
     ClientBody, ClientBodyError, ForwardedPath, ProxyHeaders, ReplayableBody, ResponseBody,
 };
@@ -110,13 +109,10 @@ pub async fn handle(
             headers: response.headers().clone(),
         }));
     }
+    // (Relayed upstream fields never meet plugins, so only the map can say.)
     let has_content_length = response
         .headers()
-        .contains_key(http::header::CONTENT_LENGTH)
-        || response
-            .body()
-            .upstream_fields()
-            .is_some_and(|f| f.has(FieldKind::ContentLength));
+        .contains_key(http::header::CONTENT_LENGTH);
     response
         .body_mut()
         .set_completion(completion, has_content_length);
@@ -536,17 +532,13 @@ async fn process(
         match upstream_call::call(shared, runtime, &svc, ctx, &mut head, &mut replayable).await {
             Ok(p) => p,
             Err(failure) => {
-                if !failure.proxied {
-                    return kong_error(
-                        shared,
-                        ctx,
-                        facts,
-                        failure.kind,
-                        failure.status,
-                        failure.message,
-                    );
-                }
-                return error_response(
+                // Before proxying started, the response is Kong's own.
+                let respond = if failure.proxied {
+                    error_response
+                } else {
+                    kong_error
+                };
+                return respond(
                     shared,
                     ctx,
                     facts,

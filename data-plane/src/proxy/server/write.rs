@@ -69,7 +69,11 @@ pub fn encode_head(
         upstream.for_each_piece(|piece| match piece {
             Piece::Lines(lines) => fields.out.extend_from_slice(lines),
             Piece::Field {
-                kind: FieldKind::TransferEncoding | FieldKind::Connection | FieldKind::HopByHop,
+                kind:
+                    FieldKind::TransferEncoding
+                    | FieldKind::Connection
+                    | FieldKind::HopByHop
+                    | FieldKind::Trailer,
                 ..
             } => {}
             Piece::Field { kind, name, value } => fields.write(kind, name, value),

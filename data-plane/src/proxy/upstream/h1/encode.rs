@@ -114,9 +114,7 @@ pub fn put_line(out: &mut Vec<u8>, prefix: &[u8], value: &[u8]) {
 /// `name: value` and its CRLF.
 pub fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    put_line(out, b": ", value);
 }
 
 /// The line that starts a chunk of `len` bytes.

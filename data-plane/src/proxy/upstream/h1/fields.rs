@@ -22,8 +22,10 @@ pub enum FieldKind {
     ContentLength,
     TransferEncoding,
     Connection,
-    /// `Keep-Alive`, `Proxy-Connection`, `Upgrade`, `Trailer`: not relayed.
+    /// `Keep-Alive`, `Proxy-Connection`, `Upgrade`: not relayed.
     HopByHop,
+    /// Relayed only to clients taking trailers (which a header map decides).
+    Trailer,
     Date,
     Server,
     Via,
@@ -48,7 +50,8 @@ impl FieldKind {
             3 if is("via") => FieldKind::Via,
             4 if is("date") => FieldKind::Date,
             6 if is("server") => FieldKind::Server,
-            7 if is("upgrade") || is("trailer") => FieldKind::HopByHop,
+            7 if is("upgrade") => FieldKind::HopByHop,
+            7 if is("trailer") => FieldKind::Trailer,
             10 if is("connection") => FieldKind::Connection,
             10 if is("keep-alive") => FieldKind::HopByHop,
             14 if is("content-length") => FieldKind::ContentLength,
@@ -76,11 +79,9 @@ impl FieldKind {
             FieldKind::Server
         } else if *name == VIA {
             FieldKind::Via
-        } else if *name == UPGRADE
-            || *name == TRAILER
-            || *name == KEEP_ALIVE
-            || *name == PROXY_CONNECTION
-        {
+        } else if *name == TRAILER {
+            FieldKind::Trailer
+        } else if *name == UPGRADE || *name == KEEP_ALIVE || *name == PROXY_CONNECTION {
             FieldKind::HopByHop
         } else if name.as_str().starts_with("x-kong-") {
             Self::of_raw(name.as_str().as_bytes())
@@ -215,11 +216,6 @@ impl RawFields {
             f(Piece::Lines(&head[at..end]));
         }
     }
-
-    /// Whether a field of this kind is among them.
-    pub fn has(&self, kind: FieldKind) -> bool {
-        self.noted[..self.count].iter().any(|n| n.kind == kind)
-    }
 }
 
 #[cfg(test)]
@@ -322,8 +318,6 @@ mod tests {
                 "lines C: 3\r\n",
             ]
         );
-        assert!(fields.has(FieldKind::Server));
-        assert!(!fields.has(FieldKind::Date));
     }
 
     #[test]

@@ -92,23 +92,18 @@ pub fn ends_in_chunked(value: &[u8]) -> bool {
 /// that must all agree with each other and with earlier values (RFC 9110 §8.6). False
 /// when one is not a number or disagrees.
 pub fn merge_content_length(value: &[u8], length: &mut Option<u64>) -> bool {
-    if !value.contains(&b',') {
-        // One number, the usual case.
-        return match decimal(value.trim_ascii()) {
-            Some(n) if length.is_none_or(|l| l == n) => {
-                *length = Some(n);
-                true
-            }
-            _ => false,
-        };
-    }
-    for part in value.split(|&b| b == b',') {
-        match decimal(part.trim_ascii()) {
-            Some(n) if length.is_none_or(|l| l == n) => *length = Some(n),
-            _ => return false,
+    let mut merge = |part: &[u8]| match decimal(part.trim_ascii()) {
+        Some(n) if length.is_none_or(|l| l == n) => {
+            *length = Some(n);
+            true
         }
+        _ => false,
+    };
+    // One number, the usual case, without splitting a list.
+    if !value.contains(&b',') {
+        return merge(value);
     }
-    true
+    value.split(|&b| b == b',').all(merge)
 }
 
 /// Digits only (no sign, no spaces), as a number that fits in a u64.
@@ -191,8 +186,7 @@ pub fn parse(
             let span = spans[i];
             let kind = FieldKind::of_raw(slice(span.name));
             delimiting.note(kind, slice(span.value));
-            relayable &=
-                !(kind == FieldKind::HopByHop && slice(span.name).eq_ignore_ascii_case(b"trailer"));
+            relayable &= kind != FieldKind::Trailer;
             kind
         };
         let fields = RawFields::new(head_bytes.clone(), spans, kind);
