@@ -10,6 +10,7 @@
 //! - [`standalone`]: serving (and reloading) a declarative `kong.yml`.
 //! - [`sync`]: node id and the on-disk snapshot cache (hybrid mode).
 
+pub mod allocator;
 pub mod balancer;
 pub mod cli;
 pub mod health;

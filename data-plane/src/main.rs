@@ -1,10 +1,8 @@
 //! `portico-dp`: the data plane binary. All behaviour lives in the library.
 
-/// mimalloc instead of the system allocator: the request path allocates a few dozen small
-/// objects per request (hyper's heads and bodies, header values, futures), and glibc's
-/// malloc/free cost about a fifth of the proxy's instructions per request (bench/README.md).
+/// mimalloc instead of the system allocator (see `data_plane::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: data_plane::allocator::Mimalloc = data_plane::allocator::Mimalloc;
 
 fn main() -> std::process::ExitCode {
     data_plane::cli::main()

@@ -97,8 +97,8 @@ const MAX_NOTED: usize = 12;
 
 /// A field line the server must look at.
 #[derive(Debug, Clone, Copy)]
-struct Noted {
-    kind: FieldKind,
+pub struct Noted {
+    pub kind: FieldKind,
     /// The line, from its name to its CRLF included.
     line: (u32, u32),
     name_len: u16,
@@ -114,13 +114,18 @@ impl Noted {
     };
 }
 
-/// A response head's field lines, as received.
-pub struct RawFields {
-    head: Bytes,
+/// Where a head's field lines are, and which of them the server must look at.
+pub struct FieldLayout {
     /// From the first field line to the end of the last one.
     block: (u32, u32),
     noted: [Noted; MAX_NOTED],
     count: usize,
+}
+
+/// A response head's field lines, as received.
+pub struct RawFields {
+    head: Bytes,
+    layout: FieldLayout,
 }
 
 /// One field of a parsed head: where its name and value are in the head's bytes.
@@ -141,46 +146,49 @@ pub enum Piece<'a> {
     },
 }
 
-impl RawFields {
-    /// The fields of `head` (a complete head, status line first) found at `spans`, or
-    /// `None` when they cannot be relayed as they are: a line not ending in CRLF (the
-    /// proxy sends CRLF), or too many fields to note. `kind` gives the kind of the span at an
-    /// index.
-    pub fn new(
-        head: Bytes,
-        spans: &[FieldSpan],
-        mut kind: impl FnMut(usize) -> FieldKind,
-    ) -> Option<RawFields> {
-        if !head.ends_with(b"\r\n\r\n") {
-            return None;
-        }
-        let end = head.len() as u32 - 2;
-        let start = spans.first().map_or(end, |s| s.name.0);
-        let mut fields = RawFields {
-            head,
-            block: (start, end),
+impl Default for FieldLayout {
+    fn default() -> FieldLayout {
+        FieldLayout {
+            block: (0, 0),
             noted: [Noted::NONE; MAX_NOTED],
             count: 0,
-        };
-        for (i, span) in spans.iter().enumerate() {
-            let line_end = spans.get(i + 1).map_or(end, |next| next.name.0);
-            if line_end < 2 || fields.head[line_end as usize - 2..line_end as usize] != *b"\r\n" {
-                return None;
-            }
-            let kind = kind(i);
-            if kind == FieldKind::Plain {
-                continue;
-            }
-            let slot = fields.noted.get_mut(fields.count)?;
-            *slot = Noted {
-                kind,
-                line: (span.name.0, line_end),
-                name_len: u16::try_from(span.name.1 - span.name.0).ok()?,
-                value: span.value,
-            };
-            fields.count += 1;
         }
-        Some(fields)
+    }
+}
+
+impl FieldLayout {
+    /// Forgets what was noted; the first field line starts at `start`.
+    pub fn start_at(&mut self, start: u32) {
+        self.block = (start, start);
+        self.count = 0;
+    }
+
+    /// The last field line ends at `end` (where the empty line starts).
+    pub fn end_at(&mut self, end: u32) {
+        self.block.1 = end;
+    }
+
+    /// Notes the field `line` (CRLF included) whose name is `name_len` bytes long and
+    /// whose value is at `value`; `None` when [`MAX_NOTED`] fields are noted already.
+    pub fn note(
+        &mut self,
+        kind: FieldKind,
+        line: (u32, u32),
+        name_len: u16,
+        value: (u32, u32),
+    ) -> Option<()> {
+        *self.noted.get_mut(self.count)? = Noted {
+            kind,
+            line,
+            name_len,
+            value,
+        };
+        self.count += 1;
+        Some(())
+    }
+
+    pub fn noted(&self) -> impl Iterator<Item = &Noted> {
+        self.noted[..self.count].iter()
     }
 
     /// Treats the noted fields of kind `from` as `to` (a `Content-Length` that
@@ -192,14 +200,32 @@ impl RawFields {
             }
         }
     }
+}
+
+impl RawFields {
+    /// The field lines of `head` (a complete head, status line first) as `layout` has them.
+    pub fn new(head: Bytes, layout: FieldLayout) -> RawFields {
+        RawFields { head, layout }
+    }
+
+    /// Where a head's fields are found before the head is taken from its buffer.
+    pub fn layout_mut(&mut self) -> &mut FieldLayout {
+        &mut self.layout
+    }
+
+    /// The head the layout describes.
+    pub fn set_head(&mut self, head: Bytes) {
+        self.head = head;
+    }
 
     /// Hands over the field lines in order: runs of plain lines, and the noted fields
     /// between. (A loop rather than an iterator: flattening one cost more than the
     /// copying.)
     pub fn for_each_piece(&self, mut f: impl FnMut(Piece<'_>)) {
         let head = &self.head[..];
-        let mut at = self.block.0 as usize;
-        for n in &self.noted[..self.count] {
+        let layout = &self.layout;
+        let mut at = layout.block.0 as usize;
+        for n in layout.noted() {
             let (start, end) = (n.line.0 as usize, n.line.1 as usize);
             if start > at {
                 f(Piece::Lines(&head[at..start]));
@@ -211,7 +237,7 @@ impl RawFields {
             });
             at = end;
         }
-        let end = self.block.1 as usize;
+        let end = layout.block.1 as usize;
         if end > at {
             f(Piece::Lines(&head[at..end]));
         }
@@ -222,33 +248,13 @@ impl RawFields {
 mod tests {
     use super::*;
 
-    fn spans_of(head: &[u8]) -> Vec<FieldSpan> {
-        let mut slots = [httparse::EMPTY_HEADER; 16];
-        let mut response = httparse::Response::new(&mut slots);
-        assert!(response.parse(head).expect("valid").is_complete());
-        let base = head.as_ptr() as usize;
-        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-        response
-            .headers
-            .iter()
-            .map(|h| FieldSpan {
-                name: (
-                    at(h.name.as_bytes()),
-                    at(h.name.as_bytes()) + h.name.len() as u32,
-                ),
-                value: (at(h.value), at(h.value) + h.value.len() as u32),
-            })
-            .collect()
-    }
-
     fn raw(text: &'static str) -> Option<RawFields> {
-        let head = Bytes::from_static(text.as_bytes());
-        let spans = spans_of(text.as_bytes());
-        let kinds: Vec<_> = spans
-            .iter()
-            .map(|s| FieldKind::of_raw(&head[s.name.0 as usize..s.name.1 as usize]))
-            .collect();
-        RawFields::new(head, &spans, |i| kinds[i])
+        let mut layout = FieldLayout::default();
+        let clean = super::super::clean::read(text.as_bytes(), text.len(), 64, &mut layout)?;
+        if clean.delimiting.transfer_encoding {
+            layout.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+        }
+        Some(RawFields::new(Bytes::from_static(text.as_bytes()), layout))
     }
 
     fn describe(fields: &RawFields) -> Vec<String> {
@@ -324,12 +330,16 @@ mod tests {
     fn heads_without_fields_or_plain_lines_have_no_runs() {
         let fields = raw("HTTP/1.1 204 No Content\r\n\r\n").expect("relayable");
         assert_eq!(describe(&fields), Vec::<String>::new());
-        let mut fields =
-            raw("HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 0\r\n\r\n").expect("relayable");
-        fields.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+        let fields =
+            raw("HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 0\r\nTransfer-Encoding: x\r\n\r\n")
+                .expect("relayable");
         assert_eq!(
             describe(&fields),
-            ["Date Date=d", "HopByHop Content-Length=0"]
+            [
+                "Date Date=d",
+                "HopByHop Content-Length=0",
+                "TransferEncoding Transfer-Encoding=x"
+            ]
         );
     }
 

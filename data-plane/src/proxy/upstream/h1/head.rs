@@ -9,7 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
 use super::Error;
 use super::chunked::ChunkedDecoder;
-use super::fields::{FieldKind, FieldSpan, RawFields};
+use super::clean;
+use super::fields::{FieldKind, FieldLayout, FieldSpan, RawFields};
 
 /// Largest response head accepted; nginx answers 502 ("upstream sent too big header")
 /// past its buffer, so does this client.
@@ -33,21 +34,21 @@ pub struct ResponseHead {
 /// What the body's framing and the connection's reuse depend on, noted while the header
 /// lines are read (rather than looked up in the map again).
 #[derive(Default)]
-struct Delimiting {
-    content_length: Option<u64>,
+pub(super) struct Delimiting {
+    pub content_length: Option<u64>,
     /// A `Content-Length` that is not a number, or values that disagree.
     bad_length: bool,
-    transfer_encoding: bool,
+    pub transfer_encoding: bool,
     /// The last transfer coding is `chunked`.
     chunked: bool,
     close: bool,
     keep_alive: bool,
     /// `Connection` names other fields (which must not be relayed).
-    connection_options: bool,
+    pub connection_options: bool,
 }
 
 impl Delimiting {
-    fn note(&mut self, kind: FieldKind, value: &[u8]) {
+    pub(super) fn note(&mut self, kind: FieldKind, value: &[u8]) {
         match kind {
             FieldKind::ContentLength => self.note_length(value),
             FieldKind::TransferEncoding => {
@@ -137,6 +138,25 @@ pub fn parse(
     spans: &mut Vec<FieldSpan>,
     relay: bool,
 ) -> Result<Option<ResponseHead>, Error> {
+    if relay {
+        let mut raw = Box::new(RawFields::new(Bytes::new(), FieldLayout::default()));
+        if let Some(clean) = clean::read(buf, MAX_HEAD_BYTES, MAX_HEADERS, raw.layout_mut()) {
+            let status = StatusCode::from_u16(clean.status)
+                .map_err(|_| Error::Head("invalid status code"))?;
+            if clean.delimiting.transfer_encoding {
+                let layout = raw.layout_mut();
+                layout.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+            }
+            raw.set_head(buf.split_to(clean.len).freeze());
+            return Ok(Some(ResponseHead {
+                status,
+                version: clean.version,
+                headers: HeaderMap::new(),
+                raw: Some(raw),
+                delimiting: clean.delimiting,
+            }));
+        }
+    }
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -177,32 +197,6 @@ pub fn parse(
     }));
     let head_bytes: Bytes = buf.split_to(len).freeze();
     let slice = |(from, to): (u32, u32)| &head_bytes[from as usize..to as usize];
-    // 101 and `Trailer` need the map's handling (kept for an upgrade, or for clients
-    // taking trailers).
-    if relay && status != StatusCode::SWITCHING_PROTOCOLS {
-        let mut delimiting = Delimiting::default();
-        let mut relayable = true;
-        let kind = |i: usize| {
-            let span = spans[i];
-            let kind = FieldKind::of_raw(slice(span.name));
-            delimiting.note(kind, slice(span.value));
-            relayable &= kind != FieldKind::Trailer;
-            kind
-        };
-        let fields = RawFields::new(head_bytes.clone(), spans, kind);
-        if let Some(mut fields) = fields.filter(|_| relayable && !delimiting.connection_options) {
-            if delimiting.transfer_encoding {
-                fields.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
-            }
-            return Ok(Some(ResponseHead {
-                status,
-                version,
-                headers: HeaderMap::new(),
-                raw: Some(Box::new(fields)),
-                delimiting,
-            }));
-        }
-    }
     let mut headers = HeaderMap::with_capacity(spans.len() + ROOM_FOR_PROXY_HEADERS);
     let mut delimiting = Delimiting::default();
     for span in spans.iter() {

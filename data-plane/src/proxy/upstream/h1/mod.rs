@@ -10,6 +10,7 @@
 
 mod body;
 pub(crate) mod chunked;
+mod clean;
 pub(crate) mod encode;
 mod exchange;
 pub(crate) mod fields;
