@@ -41,11 +41,8 @@ pub fn read(
     layout.start_at(at as u32);
     let mut delimiting = Delimiting::default();
     for _ in 0..=max_fields {
-        // One look at each byte: the name's token characters up to the colon, then the
-        // value's characters up to the CR.
-        let name_len = buf[at..].iter().position(|&b| !TOKEN[usize::from(b)])?;
-        if name_len == 0 {
-            if buf.get(at..at + 2)? != b"\r\n" || delimiting.connection_options {
+        if buf.get(at..at + 2)? == b"\r\n" {
+            if delimiting.connection_options {
                 return None;
             }
             layout.end_at(at as u32);
@@ -56,16 +53,20 @@ pub fn read(
                 delimiting,
             });
         }
-        let colon = at + name_len;
-        if buf[colon] != b':' {
+        // The name is what comes before the first colon, and must be a token; a line
+        // without one runs into the next lines, which are no token either.
+        let name_len = colon_at(&buf[at..])?;
+        let name = &buf[at..at + name_len];
+        if name.is_empty() || !name.iter().fold(true, |ok, &b| ok & TOKEN[usize::from(b)]) {
             return None;
         }
+        let colon = at + name_len;
         let cr = colon + 1 + text_len(&buf[colon + 1..]);
         if buf.get(cr..cr + 2)? != b"\r\n" {
             return None;
         }
         let line_end = cr + 2;
-        let kind = FieldKind::of_raw(&buf[at..colon]);
+        let kind = FieldKind::of_raw(name);
         if kind != FieldKind::Plain {
             if kind == FieldKind::Trailer {
                 return None;
@@ -142,6 +143,23 @@ fn text_len(bytes: &[u8]) -> usize {
         .iter()
         .position(|&b| !TEXT[usize::from(b)])
         .unwrap_or(bytes.len() - at)
+}
+
+/// Where the first `:` in `bytes` is, eight bytes at a time (names are short, a search
+/// with SIMD costs more to set up than it saves).
+fn colon_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let colons = u64::from_le_bytes(*chunk) ^ (ONES * u64::from(b':'));
+        let found = colons.wrapping_sub(ONES) & !colons & HIGH;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| b == b':').map(|i| at + i)
 }
 
 /// A table of the bytes `$b` for which `$admits` holds.
@@ -258,6 +276,18 @@ mod tests {
                 assert_eq!(text_len(&bytes), expected, "{b:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn the_colon_is_found_at_any_position() {
+        for len in 0..20 {
+            let mut bytes = vec![b'a'; 20];
+            bytes[len] = b':';
+            bytes[19] = b':';
+            assert_eq!(colon_at(&bytes), Some(len));
+        }
+        assert_eq!(colon_at(b"no colon here, none"), None);
+        assert_eq!(colon_at(b""), None);
     }
 
     #[test]
