@@ -50,7 +50,7 @@ impl CorrelationId {
                 // serials, time: the connection is identified by the client's port here.
                 let ctx = kong.context();
                 let now = ctx
-                    .started_at
+                    .started_at()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64());
                 format!(

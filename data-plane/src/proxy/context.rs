@@ -191,7 +191,6 @@ pub struct Latencies {
 pub struct RequestContext {
     pub id: RequestId,
     pub started: Instant,
-    pub started_at: SystemTime,
     pub conn: Arc<ConnInfo>,
     pub version: Version,
     pub method: http::Method,
@@ -244,12 +243,18 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The wall-clock time the request started at (for logs), derived from `started`
+    /// when asked rather than read from the clock for every request.
+    pub fn started_at(&self) -> SystemTime {
+        let now = SystemTime::now();
+        now.checked_sub(self.started.elapsed()).unwrap_or(now)
+    }
+
     pub fn new(conn: Arc<ConnInfo>, version: Version, method: http::Method) -> RequestContext {
         let client_ip = super::settings::canonical_ip(conn.peer.ip());
         RequestContext {
             id: RequestId::random(),
             started: Instant::now(),
-            started_at: SystemTime::now(),
             conn,
             version,
             method,

@@ -48,8 +48,22 @@ pub fn via_token(version: Version) -> &'static str {
 pub fn append_static_token(existing: Option<&HeaderValue>, token: &'static str) -> HeaderValue {
     match existing {
         Some(prev) if !prev.is_empty() => append_token(existing, token),
-        _ => HeaderValue::from_static(token),
+        _ => static_value(token),
     }
+}
+
+/// `token` as a header value; the `Via` tokens' values are checked at compile time
+/// (`HeaderValue::from_static` checks every byte when it runs).
+fn static_value(token: &'static str) -> HeaderValue {
+    const VIA_VALUES: [(&str, HeaderValue); 3] = [
+        (VIA_1_1, HeaderValue::from_static(VIA_1_1)),
+        (VIA_1_0, HeaderValue::from_static(VIA_1_0)),
+        (VIA_2, HeaderValue::from_static(VIA_2)),
+    ];
+    VIA_VALUES
+        .into_iter()
+        .find_map(|(known, value)| (known == token).then_some(value))
+        .unwrap_or_else(|| HeaderValue::from_static(token))
 }
 
 /// Appends `token` to an existing comma-separated header value, or starts one.
@@ -313,6 +327,20 @@ pub fn set_content_length(headers: &mut HeaderMap, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn via_tokens_start_or_extend_a_value() {
+        for token in [VIA_1_1, VIA_1_0, VIA_2, "1.1 other"] {
+            assert_eq!(append_static_token(None, token), token);
+            let empty = HeaderValue::from_static("");
+            assert_eq!(append_static_token(Some(&empty), token), token);
+            let prev = HeaderValue::from_static("1.0 first");
+            assert_eq!(
+                append_static_token(Some(&prev), token),
+                format!("1.0 first, {token}").as_str()
+            );
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -165,7 +165,7 @@ impl Kong<'_> {
             })
             .collect();
         let started_at = ctx
-            .started_at
+            .started_at()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let kong_latency = ctx.latencies.proxy.or(ctx.latencies.response).unwrap_or(0);
