@@ -327,6 +327,7 @@ pub async fn call(
             tls: tls.clone().map(|c| (c, sni_text.clone())),
             h2: svc.h2,
         };
+        let first_try = sent_at.is_none();
         let started = *sent_at.get_or_insert_with(Instant::now);
         if ctx.latencies.proxy.is_none() {
             ctx.latencies.proxy = Some(duration_ms(started.saturating_duration_since(ctx.started)));
@@ -336,7 +337,9 @@ pub async fn call(
             tried.push(peer.clone());
         }
 
-        let checkout = match shared.pool.checkout(key, &target).await {
+        // The first try's reading serves the pool too (retries read the clock again).
+        let now = if first_try { started } else { Instant::now() };
+        let checkout = match shared.pool.checkout(key, &target, now).await {
             Ok(c) => c,
             Err(e) => {
                 let (outcome, status) = match e {

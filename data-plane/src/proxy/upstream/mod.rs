@@ -127,11 +127,13 @@ impl Pool {
         }
     }
 
-    /// A pooled connection for `key` if one is usable, else a new one.
+    /// A pooled connection for `key` if one is usable, else a new one. `now`: the
+    /// caller's reading of the clock, taken just before (idle ages are measured to it).
     pub async fn checkout(
         &self,
         key: PoolKey,
         target: &ConnectTarget<'_>,
+        now: Instant,
     ) -> Result<Checkout, ConnectError> {
         if key.h2 {
             let existing = lock(&self.h2).get(&key).cloned();
@@ -151,7 +153,7 @@ impl Pool {
                 reused: false,
             });
         }
-        while let Some(mut conn) = self.pop_idle(&key) {
+        while let Some(mut conn) = self.pop_idle(&key, now) {
             if conn.is_usable() {
                 conn.reused = true;
                 return Ok(Checkout::H1 { conn, key });
@@ -161,12 +163,12 @@ impl Pool {
         Ok(Checkout::H1 { conn, key })
     }
 
-    fn pop_idle(&self, key: &PoolKey) -> Option<Box<H1Conn>> {
+    fn pop_idle(&self, key: &PoolKey, now: Instant) -> Option<Box<H1Conn>> {
         let mut idle = lock(&self.idle);
         let list = idle.get_mut(key)?;
         let timeout = self.settings.idle_timeout;
         while let Some(idle) = list.pop() {
-            if !timeout.is_zero() && idle.since.elapsed() > timeout {
+            if !timeout.is_zero() && now.saturating_duration_since(idle.since) > timeout {
                 continue;
             }
             return Some(idle.conn);
