@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use common::model::Protocol;
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, LOCATION};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 use http_body::Body as _;
 
 use super::Shared;
@@ -66,15 +66,17 @@ impl RequestFacts {
     }
 }
 
-/// Serves one request. Never fails: every problem becomes a Kong-style response.
+/// Serves one request. Never fails: every problem becomes a Kong-style response. The
+/// request comes taken apart: as one `Request`, its future would hold it twice (as
+/// passed, and as taken apart).
 pub async fn handle(
-    req: Request<DownstreamBody>,
+    mut parts: http::request::Parts,
+    body: DownstreamBody,
     conn: Arc<ConnInfo>,
     shared: Arc<Shared>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     // One runtime for the whole request, however long it takes.
     let runtime = shared.runtime.load();
-    let (mut parts, body) = req.into_parts();
     shared.request_started();
     let ctx = RequestContext::new(conn, parts.version, parts.method.clone());
     // Owns the context from now on: if this future is dropped (client gone), its drop
@@ -452,7 +454,6 @@ async fn process(
     if !plugins.is_empty() {
         ctx.upstream_uri = Some(path_and_query.as_str().to_string());
     }
-    let raw_path = parts.uri.path().to_string();
     let mut headers = std::mem::take(&mut parts.headers);
     // Read before hop-by-hop removal: a `Connection` naming them must not erase the
     // chain earlier proxies added (nginx's `$proxy_add_x_forwarded_for` keeps it).
@@ -523,7 +524,7 @@ async fn process(
         proxy_headers,
         // A plugin's Host (Kong's `upstream_host`) wins over `preserve_host`.
         preserved_host: ctx.overrides.host.take().or(preserved_host),
-        path: raw_path,
+        client_uri: parts.uri.clone(),
         query,
         relay_fields: facts.head_unread(runtime),
     };

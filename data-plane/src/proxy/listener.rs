@@ -233,7 +233,13 @@ async fn serve_h2<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req: Request<Incoming>| {
-        handler::handle(req.map(DownstreamBody::Right), info.clone(), shared.clone())
+        let (parts, body) = req.into_parts();
+        handler::handle(
+            parts,
+            DownstreamBody::Right(body),
+            info.clone(),
+            shared.clone(),
+        )
     });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);

@@ -39,8 +39,9 @@ pub struct UpstreamHead {
     pub proxy_headers: ProxyHeaders,
     /// `preserve_host`: the client's Host; otherwise the Host follows the peer.
     pub preserved_host: Option<HeaderValue>,
-    /// Raw request path and query, for balancers hashing on them.
-    pub path: String,
+    /// The client's request target (a shared handle, not a copy), for balancers hashing
+    /// on its path.
+    pub client_uri: Uri,
     pub query: Option<String>,
     /// An HTTP/1.1 response head's fields may stay as received (nothing will read
     /// them before the HTTP/1.x server writes them): see `RawFields`.
@@ -184,7 +185,7 @@ fn hash_key(dest: &Destination, ctx: &mut RequestContext, head: &UpstreamHead) -
     let key = balancer.hash_key(&BalancerRequest {
         client_ip: ctx.client_ip,
         headers: &head.headers,
-        path: &head.path,
+        path: head.client_uri.path(),
         query: head.query.as_deref(),
         captures: &ctx.captures,
         consumer_id: ctx.consumer.as_ref().map(|c| c.id),

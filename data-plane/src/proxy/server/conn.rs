@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::header::{CONTENT_LENGTH, SERVER};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Version};
 use http_body::{Body, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
@@ -225,10 +225,14 @@ where
     });
     let source: Arc<dyn BodySource> = conn.clone();
     let body = RequestBody::new(source, request_number);
-    let request = Request::from_parts(parts, DownstreamBody::Left(body));
     // Boxed: the request path's future is large, and moving it (into this future's
     // state, and this one into the connection task) would copy it at every request.
-    let handling = Box::pin(handler::handle(request, info.clone(), shared.clone()));
+    let handling = Box::pin(handler::handle(
+        parts,
+        DownstreamBody::Left(body),
+        info.clone(),
+        shared.clone(),
+    ));
     let Some(mut response) = until_client_gone(conn, handling).await else {
         return Next::Gone;
     };
