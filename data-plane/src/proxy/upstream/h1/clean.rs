@@ -46,6 +46,10 @@ pub fn read(
                 return None;
             }
             layout.end_at(at as u32);
+            if delimiting.transfer_encoding {
+                // Overridden by the Transfer-Encoding: not relayed.
+                layout.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
+            }
             return Some(CleanHead {
                 len: at + 2,
                 status,
@@ -116,24 +120,36 @@ fn status_line(buf: &[u8]) -> Option<(u16, Version, usize)> {
         .then_some((status, version, line_end))
 }
 
+/// A byte-wise constant: `b` in each of a word's eight bytes.
+const fn bytes_of(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of each byte of `word` that is zero. The lowest one set is exact (a
+/// borrow only spills into higher bytes), which is all the scans below read.
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(bytes_of(1)) & !word & bytes_of(0x80)
+}
+
+/// The position in its word of the lowest byte flagged in `flags`.
+fn first_flagged(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
+}
+
 /// How many bytes at the start of `bytes` are field text ([`TEXT`]), eight at a time:
-/// values are most of a head's bytes. Within a word, a byte below SP or a DEL sets its
-/// high bit in `special` (obs-text does not: `!word` clears it), and the lowest one set
-/// is exact (a borrow only spills into higher bytes). An HTAB found so is skipped.
+/// values are most of a head's bytes. A byte below SP or a DEL is flagged (obs-text is
+/// not: `!word` clears its high bit); an HTAB flagged so is skipped.
 fn text_len(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         let word = u64::from_le_bytes(*chunk);
-        let del = word ^ (ONES * 0x7f);
-        let special = (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
-            | (del.wrapping_sub(ONES) & !del & HIGH);
+        let below_space = word.wrapping_sub(bytes_of(0x20)) & !word & bytes_of(0x80);
+        let special = below_space | zero_bytes(word ^ bytes_of(0x7f));
         if special == 0 {
             at += 8;
             continue;
         }
-        let first = at + (special.trailing_zeros() / 8) as usize;
+        let first = at + first_flagged(special);
         if bytes[first] != b'\t' {
             return first;
         }
@@ -148,14 +164,11 @@ fn text_len(bytes: &[u8]) -> usize {
 /// Where the first `:` in `bytes` is, eight bytes at a time (names are short, a search
 /// with SIMD costs more to set up than it saves).
 fn colon_at(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let colons = u64::from_le_bytes(*chunk) ^ (ONES * u64::from(b':'));
-        let found = colons.wrapping_sub(ONES) & !colons & HIGH;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
+        let colons = zero_bytes(u64::from_le_bytes(*chunk) ^ bytes_of(b':'));
+        if colons != 0 {
+            return Some(at + first_flagged(colons));
         }
         at += 8;
     }
@@ -187,6 +200,7 @@ static TOKEN: [bool; 256] = byte_table!(b => b.is_ascii_alphanumeric()
 /// What a field value or a reason phrase may hold, by byte: HTAB, SP, visible
 /// characters and obs-text (no CR, no LF, no other control character).
 static TEXT: [bool; 256] = byte_table!(b => b == b'\t' || (b >= 0x20 && b != 0x7f));
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,8 +40,8 @@ impl FieldKind {
     pub fn of_raw(name: &[u8]) -> FieldKind {
         // `b | 0x20` lower-cases a letter; on the other token characters it can only
         // yield a lower-case letter or `-` from that letter or `-` itself, so it compares
-        // a field name (httparse admits only token characters) with these names exactly,
-        // at less cost than `eq_ignore_ascii_case`.
+        // a field name (both head parsers admit only token characters) with these names
+        // exactly, at less cost than `eq_ignore_ascii_case`.
         let is = |known: &str| {
             name.len() == known.len() && name.iter().zip(known.bytes()).all(|(&b, k)| b | 0x20 == k)
         };
@@ -123,6 +123,7 @@ pub struct FieldLayout {
 }
 
 /// A response head's field lines, as received.
+#[derive(Default)]
 pub struct RawFields {
     head: Bytes,
     layout: FieldLayout,
@@ -203,17 +204,12 @@ impl FieldLayout {
 }
 
 impl RawFields {
-    /// The field lines of `head` (a complete head, status line first) as `layout` has them.
-    pub fn new(head: Bytes, layout: FieldLayout) -> RawFields {
-        RawFields { head, layout }
-    }
-
     /// Where a head's fields are found before the head is taken from its buffer.
     pub fn layout_mut(&mut self) -> &mut FieldLayout {
         &mut self.layout
     }
 
-    /// The head the layout describes.
+    /// The head the layout describes (a complete head, status line first).
     pub fn set_head(&mut self, head: Bytes) {
         self.head = head;
     }
@@ -249,12 +245,10 @@ mod tests {
     use super::*;
 
     fn raw(text: &'static str) -> Option<RawFields> {
-        let mut layout = FieldLayout::default();
-        let clean = super::super::clean::read(text.as_bytes(), text.len(), 64, &mut layout)?;
-        if clean.delimiting.transfer_encoding {
-            layout.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
-        }
-        Some(RawFields::new(Bytes::from_static(text.as_bytes()), layout))
+        let mut fields = RawFields::default();
+        super::super::clean::read(text.as_bytes(), text.len(), 64, fields.layout_mut())?;
+        fields.set_head(Bytes::from_static(text.as_bytes()));
+        Some(fields)
     }
 
     fn describe(fields: &RawFields) -> Vec<String> {

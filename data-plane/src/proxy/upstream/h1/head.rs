@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use super::Error;
 use super::chunked::ChunkedDecoder;
 use super::clean;
-use super::fields::{FieldKind, FieldLayout, FieldSpan, RawFields};
+use super::fields::{FieldKind, FieldSpan, RawFields};
 
 /// Largest response head accepted; nginx answers 502 ("upstream sent too big header")
 /// past its buffer, so does this client.
@@ -139,14 +139,10 @@ pub fn parse(
     relay: bool,
 ) -> Result<Option<ResponseHead>, Error> {
     if relay {
-        let mut raw = Box::new(RawFields::new(Bytes::new(), FieldLayout::default()));
+        let mut raw = Box::<RawFields>::default();
         if let Some(clean) = clean::read(buf, MAX_HEAD_BYTES, MAX_HEADERS, raw.layout_mut()) {
             let status = StatusCode::from_u16(clean.status)
                 .map_err(|_| Error::Head("invalid status code"))?;
-            if clean.delimiting.transfer_encoding {
-                let layout = raw.layout_mut();
-                layout.reclassify(FieldKind::ContentLength, FieldKind::HopByHop);
-            }
             raw.set_head(buf.split_to(clean.len).freeze());
             return Ok(Some(ResponseHead {
                 status,
